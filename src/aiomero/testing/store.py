@@ -14,7 +14,7 @@ the IDR catalog (:mod:`aiomero.testing.idr`). Both can sit in one catalog.
 
 from __future__ import annotations
 
-import bisect
+import itertools
 from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
@@ -235,14 +235,8 @@ class FixtureSource:
             for row in self._ordered.get(kind, ())
             if isinstance(row, Entity)
         ]
-        return all(a <= b for a, b in zip(names, names[1:]))
+        return all(a <= b for a, b in itertools.pairwise(names))
 
     def count(self, kind: str) -> int:
         """Return how many rows of ``kind`` are stored."""
         return len(self._ordered.get(kind, ()))
-
-    def ids_after(self, kind: str, id: int) -> list[Record]:
-        """Return the stored rows of ``kind`` with an id above ``id``."""
-        rows = self._ordered.get(kind, [])
-        keys = [row.id for row in rows]
-        return rows[bisect.bisect_right(keys, id) :]

@@ -1,0 +1,682 @@
+"""What an emulated OMERO server holds: users, groups, containers and images.
+
+A :class:`Catalog` is built in code. Users and groups come first
+(:meth:`Catalog.add_group`, :meth:`Catalog.add_user`), then the containers
+and images they own (:meth:`Catalog.add_project`, :meth:`Catalog.add_image`
+and the rest). Every catalog starts with the groups and users a real server
+has: the groups ``system`` (0), ``user`` (1) and ``guest`` (2), the full
+administrator ``root`` (0, password ``omero``) and ``guest`` (1, password
+``guest``). Ids are handed out per kind in the order objects are added, so a
+catalog built by the same code always has the same ids.
+
+The catalog also answers the queries a client sends (:meth:`find_all_by_query`
+and friends, see :mod:`aiomero.testing.query`), seen through a
+:class:`Caller`: the user, and the group of the call, decide which rows exist.
+
+:func:`default_catalog` is the small catalog the tests use:
+
+========  ============  ============================================
+ id        user          groups (default first; * = leader)
+========  ============  ============================================
+ 0         root          system, user (full admin, password ``omero``)
+ 1         guest         guest (password ``guest``)
+ 2         operator      read-only-lab, system, user; admin with only
+                         ModifyUser, ReadSession and Sudo
+ 3         alice         private-lab*, read-only-lab, user
+ 4         bob           read-only-lab*, private-lab, annotate-lab, user
+ 5         carol         annotate-lab*, read-write-lab, user
+ 6         dave          read-write-lab*, private-lab, user
+ 7         erin          read-only-lab; inactive (not in ``user``)
+========  ============  ============================================
+
+Passwords are the name followed by ``-pw`` (``alice-pw``), except root's and
+guest's. Groups 3 to 6 are ``private-lab`` (rw----), ``read-only-lab``
+(rwr---), ``annotate-lab`` (rwra--) and ``read-write-lab`` (rwrw--).
+
+Data, by group (P project, D dataset, I image, S screen, Pl plate):
+
+- private-lab: alice's P ``alice-private`` with D ``alice-private-ds`` (I
+  ``a1.tif``, ``a2.tif``); bob's P ``bob-private`` with D ``bob-private-ds``
+  (I ``b1.tif``).
+- read-only-lab: bob's P ``bob-shared`` with D ``ro-ds-1`` (I ``ro-1.tif``,
+  ``ro-2.tif``, ``ro-both.tif``) and D ``ro-ds-2`` (I ``ro-both.tif``,
+  ``ro-3.tif``); alice's P ``alice-shared`` with D ``alice-ro-ds`` (I
+  ``alice-ro.tif``); bob's S ``bob-screen`` with Pl ``ro-plate`` (wells A1,
+  A2, B1, B2, one image each: ``ro-plate-A1.tif``...); bob's orphaned D
+  ``ro-orphan-ds`` (no images) and orphaned I ``ro-orphan.tif``.
+- annotate-lab: carol's P ``carol-annotate`` with D ``an-ds`` (I ``an-1.tif``).
+- read-write-lab: dave's P ``dave-rw`` with D ``rw-ds`` (I ``rw-1.tif``,
+  ``rw-2.tif``); carol's S ``carol-screen`` with Pl ``rw-plate`` (wells A1
+  and A2 with two images each: ``rw-plate-A1-0.tif``...); carol's orphaned
+  Pl ``rw-orphan-plate`` (well A1 with no image).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiomero.testing.objects import EPOCH_MS, Membership, ModelFactory
+from aiomero.testing.store import (
+    Entity,
+    FixtureSource,
+    Link,
+    Record,
+    Segment,
+    Source,
+    Well,
+    WellSample,
+)
+
+__all__ = [
+    "ALL_ADMIN_PRIVILEGES",
+    "GUEST_GROUP_ID",
+    "GUEST_ID",
+    "PRIVATE",
+    "READ_ANNOTATE",
+    "READ_ONLY",
+    "READ_WRITE",
+    "ROOT_ID",
+    "SYSTEM_GROUP_ID",
+    "USER_GROUP_ID",
+    "Caller",
+    "Catalog",
+    "Group",
+    "User",
+    "default_catalog",
+]
+
+PRIVATE, READ_ONLY, READ_ANNOTATE, READ_WRITE = "rw----", "rwr---", "rwra--", "rwrw--"
+
+#: The admin privileges of OMERO 5.4 and later; a full admin has them all.
+ALL_ADMIN_PRIVILEGES: tuple[str, ...] = (
+    "Chgrp",
+    "Chown",
+    "DeleteFile",
+    "DeleteManagedRepo",
+    "DeleteOwned",
+    "DeleteScriptRepo",
+    "ModifyGroup",
+    "ModifyGroupMembership",
+    "ModifyUser",
+    "ReadSession",
+    "Sudo",
+    "WriteFile",
+    "WriteManagedRepo",
+    "WriteOwned",
+    "WriteScriptRepo",
+)
+
+SYSTEM_GROUP_ID = 0
+USER_GROUP_ID = 1
+GUEST_GROUP_ID = 2
+ROOT_ID = 0
+GUEST_ID = 1
+
+_PERMISSION_LEVELS = (PRIVATE, READ_ONLY, READ_ANNOTATE, READ_WRITE)
+
+
+@dataclass
+class Group:
+    """An ExperimenterGroup: its id, name and permission string."""
+
+    id: int
+    name: str
+    permissions: str
+    description: str = ""
+
+
+@dataclass
+class User:
+    """An Experimenter, its password and its memberships.
+
+    ``group_ids`` lists every group the user belongs to, default group first,
+    including ``system`` for admins and ``user`` for active users, as a real
+    server records them. ``privileges`` holds admin privilege names and is
+    empty for anyone outside ``system``.
+    """
+
+    id: int
+    name: str
+    password: str = field(repr=False)
+    first_name: str = ""
+    last_name: str = ""
+    email: str = ""
+    active: bool = True
+    privileges: frozenset[str] = frozenset()
+    default_group_id: int = USER_GROUP_ID
+    group_ids: list[int] = field(default_factory=list)
+    leader_of: set[int] = field(default_factory=set)
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether the user belongs to the ``system`` group."""
+        return SYSTEM_GROUP_ID in self.group_ids
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks, and in which group: -1 means every group of the user."""
+
+    user: User
+    group_id: int
+
+
+_Ref = int | list[int] | tuple[int, ...] | None
+
+
+class Catalog:
+    """Users, groups and the data they own, and the queries over them.
+
+    Lookups of unknown ids raise KeyError; queries raise the omero
+    exceptions a server would (see :mod:`aiomero.testing.query`).
+    """
+
+    def __init__(self) -> None:
+        self._groups: dict[int, Group] = {}
+        self._users: dict[int, User] = {}
+        self._memberships: list[Membership] = []
+        self._next_id: dict[str, int] = {}
+        self._event = 0
+        self.fixtures = FixtureSource()
+        self.sources: list[Source] = [self.fixtures]
+        self._engine: Any = None
+
+        self.add_group("system", READ_ONLY, description="administrators")
+        self.add_group("user", READ_ONLY, description="active users")
+        self.add_group("guest", PRIVATE, description="the guest account")
+        self.add_user(
+            "root",
+            "omero",
+            groups=["system"],
+            admin=True,
+            first_name="root",
+            last_name="root",
+        )
+        self.add_user(
+            "guest",
+            "guest",
+            groups=["guest"],
+            active=False,
+            first_name="Guest",
+            last_name="Account",
+        )
+
+    # -- ids and events ----------------------------------------------------
+
+    def allocate(self, kind: str, count: int = 1) -> int:
+        """Reserve ``count`` consecutive ids of ``kind``; return the first."""
+        first = self._next_id.get(kind, 1 if kind not in _ZERO_BASED else 0)
+        self._next_id[kind] = first + count
+        return first
+
+    def allocate_events(self, count: int = 1) -> int:
+        """Reserve ``count`` consecutive event ids; return the first."""
+        self._event += count
+        return self._event - count + 1
+
+    # -- users and groups --------------------------------------------------
+
+    def add_group(
+        self, name: str, permissions: str = READ_ONLY, *, description: str = ""
+    ) -> Group:
+        """Add a group; raise ValueError for a taken name or bad permissions."""
+        if permissions not in _PERMISSION_LEVELS:
+            raise ValueError(f"unknown permissions {permissions!r}")
+        if self.group_by_name(name) is not None:
+            raise ValueError(f"group {name!r} exists")
+        group = Group(
+            self.allocate("ExperimenterGroup"), name, permissions, description
+        )
+        self._groups[group.id] = group
+        return group
+
+    def add_user(
+        self,
+        name: str,
+        password: str,
+        *,
+        groups: Iterable[Group | str] = (),
+        leader_of: Iterable[Group | str] = (),
+        admin: bool = False,
+        privileges: Iterable[str] | None = None,
+        active: bool = True,
+        first_name: str | None = None,
+        last_name: str = "Tester",
+        email: str | None = None,
+    ) -> User:
+        """Add a user in ``groups``, the first of which is its default group.
+
+        An admin joins ``system`` and gets every privilege unless
+        ``privileges`` names some; an active user joins ``user``. Leading a
+        group makes the user a member too. Raises ValueError for a taken
+        name, an unknown group or an unknown privilege.
+        """
+        if self.user_by_name(name) is not None:
+            raise ValueError(f"user {name!r} exists")
+        member = [self._group_of(g).id for g in groups]
+        leads = {self._group_of(g).id for g in leader_of}
+        member += sorted(leads - set(member))
+        if admin and SYSTEM_GROUP_ID not in member:
+            member.append(SYSTEM_GROUP_ID)
+        if active and USER_GROUP_ID not in member:
+            member.append(USER_GROUP_ID)
+        if not member:
+            raise ValueError(f"user {name!r} needs a group")
+        granted = frozenset(ALL_ADMIN_PRIVILEGES if privileges is None else privileges)
+        if not granted <= set(ALL_ADMIN_PRIVILEGES):
+            raise ValueError(f"unknown privileges {sorted(granted)}")
+
+        user = User(
+            id=self.allocate("Experimenter"),
+            name=name,
+            password=password,
+            first_name=first_name if first_name is not None else name.capitalize(),
+            last_name=last_name,
+            email=email if email is not None else f"{name}@example.org",
+            active=active,
+            privileges=granted if admin else frozenset(),
+            default_group_id=member[0],
+            group_ids=member,
+            leader_of=leads,
+        )
+        self._users[user.id] = user
+        for group_id in member:
+            self._memberships.append(
+                Membership(
+                    self.allocate("GroupExperimenterMap"),
+                    group_id,
+                    user.id,
+                    group_id in leads,
+                )
+            )
+        return user
+
+    @property
+    def users(self) -> list[User]:
+        """Every user, by id."""
+        return list(self._users.values())
+
+    @property
+    def groups(self) -> list[Group]:
+        """Every group, by id."""
+        return list(self._groups.values())
+
+    def user(self, id: int) -> User:
+        """Return the user ``id``; raise KeyError if there is none."""
+        return self._users[id]
+
+    def group(self, id: int) -> Group:
+        """Return the group ``id``; raise KeyError if there is none."""
+        return self._groups[id]
+
+    def user_by_name(self, name: str) -> User | None:
+        """Return the user whose omeName is ``name``, or None."""
+        return next((u for u in self._users.values() if u.name == name), None)
+
+    def group_by_name(self, name: str) -> Group | None:
+        """Return the group called ``name``, or None."""
+        return next((g for g in self._groups.values() if g.name == name), None)
+
+    def memberships_of_user(self, user_id: int) -> list[Membership]:
+        """Return the user's GroupExperimenterMap rows, default group first."""
+        return [m for m in self._memberships if m.child_id == user_id]
+
+    def memberships_of_group(self, group_id: int) -> list[Membership]:
+        """Return the group's GroupExperimenterMap rows, by id."""
+        return [m for m in self._memberships if m.parent_id == group_id]
+
+    def experimenter(self, user_id: int) -> Any:
+        """Return user ``user_id`` as a loaded ExperimenterI.
+
+        Its groupExperimenterMap is loaded: one map per group, default group
+        first, with ``owner`` set for groups the user leads and the group
+        loaded with its name and permissions. Raises KeyError for an unknown
+        id.
+        """
+        user = self.user(user_id)
+        return ModelFactory(self, Caller(user, -1)).experimenter_with_groups(user)
+
+    def experimenter_group(self, group_id: int) -> Any:
+        """Return group ``group_id`` as a loaded ExperimenterGroupI.
+
+        Its details carry its permissions and its groupExperimenterMap lists
+        its members, each a loaded ExperimenterI. Raises KeyError for an
+        unknown id.
+        """
+        group = self.group(group_id)
+        root = self.user(ROOT_ID)
+        return ModelFactory(self, Caller(root, -1)).group_with_members(group)
+
+    def _group_of(self, group: Group | str) -> Group:
+        found = self.group_by_name(group) if isinstance(group, str) else group
+        if found is None or self._groups.get(found.id) is not found:
+            raise ValueError(f"unknown group {group!r}")
+        return found
+
+    def _user_of(self, user: User | str) -> User:
+        found = self.user_by_name(user) if isinstance(user, str) else user
+        if found is None or self._users.get(found.id) is not found:
+            raise ValueError(f"unknown user {user!r}")
+        return found
+
+    # -- containers and images ---------------------------------------------
+
+    def add_project(
+        self, name: str, *, owner: User | str, group: Group | str, description: str = ""
+    ) -> int:
+        """Add a Project; return its id. See :meth:`add_dataset` for errors."""
+        return self._add_entity("Project", name, owner, group, description).id
+
+    def add_dataset(
+        self,
+        name: str,
+        *,
+        owner: User | str,
+        group: Group | str,
+        project: _Ref = None,
+        description: str = "",
+    ) -> int:
+        """Add a Dataset, linked to the project id(s) given; return its id.
+
+        Raises ValueError if the owner is not a member of the group, or a
+        parent does not exist or lives in another group (a server refuses
+        links across groups).
+        """
+        row = self._add_entity("Dataset", name, owner, group, description)
+        self._link_to("ProjectDatasetLink", project, row)
+        return row.id
+
+    def add_image(
+        self,
+        name: str,
+        *,
+        owner: User | str,
+        group: Group | str,
+        dataset: _Ref = None,
+        well: int | None = None,
+        description: str = "",
+        dims: tuple[int, int, int, int, int] = (512, 512, 1, 1, 1),
+    ) -> int:
+        """Add an Image in the dataset(s) or the well given; return its id.
+
+        ``dims`` is its size (x, y, z, c, t). In a well the image becomes the
+        next field (WellSample). Raises ValueError as :meth:`add_dataset`.
+        """
+        row = self._add_entity("Image", name, owner, group, description, dims)
+        self._link_to("DatasetImageLink", dataset, row)
+        if well is not None:
+            parent = self._parent("Well", well, row)
+            self.fixtures.add(
+                WellSample(
+                    self.allocate("WellSample"),
+                    row.owner_id,
+                    row.group_id,
+                    row.event_id,
+                    parent.id,
+                    row.id,
+                )
+            )
+        return row.id
+
+    def add_screen(
+        self, name: str, *, owner: User | str, group: Group | str, description: str = ""
+    ) -> int:
+        """Add a Screen; return its id. See :meth:`add_dataset` for errors."""
+        return self._add_entity("Screen", name, owner, group, description).id
+
+    def add_plate(
+        self,
+        name: str,
+        *,
+        owner: User | str,
+        group: Group | str,
+        screen: _Ref = None,
+        description: str = "",
+    ) -> int:
+        """Add a Plate, linked to the screen id(s) given; return its id."""
+        row = self._add_entity("Plate", name, owner, group, description)
+        self._link_to("ScreenPlateLink", screen, row)
+        return row.id
+
+    def add_well(self, *, plate: int, row: int, column: int) -> int:
+        """Add a Well of ``plate`` at zero-based ``row`` and ``column``.
+
+        The well belongs to the plate's owner and group. Raises ValueError
+        for an unknown plate.
+        """
+        parent = self.get("Plate", plate)
+        if parent is None:
+            raise ValueError(f"unknown Plate {plate}")
+        well = Well(
+            self.allocate("Well"),
+            parent.owner_id,
+            parent.group_id,
+            self.allocate_events(),
+            parent.id,
+            row,
+            column,
+        )
+        self.fixtures.add(well)
+        return well.id
+
+    def _add_entity(
+        self,
+        kind: str,
+        name: str,
+        owner: User | str,
+        group: Group | str,
+        description: str,
+        dims: tuple[int, int, int, int, int] | None = None,
+    ) -> Entity:
+        user, home = self._user_of(owner), self._group_of(group)
+        if home.id not in user.group_ids:
+            raise ValueError(f"{user.name} is not a member of {home.name}")
+        row = Entity(
+            kind,
+            self.allocate(kind),
+            user.id,
+            home.id,
+            self.allocate_events(),
+            name,
+            description,
+            dims,
+        )
+        self.fixtures.add(row)
+        return row
+
+    def _link_to(self, kind: str, parents: _Ref, child: Record) -> None:
+        if parents is None:
+            return
+        parent_kind = kind.removesuffix(child.kind + "Link")
+        for parent_id in [parents] if isinstance(parents, int) else parents:
+            parent = self._parent(parent_kind, parent_id, child)
+            self.fixtures.add(
+                Link(
+                    kind,
+                    self.allocate(kind),
+                    child.owner_id,
+                    child.group_id,
+                    child.event_id,
+                    parent.id,
+                    child.id,
+                )
+            )
+
+    def _parent(self, kind: str, id: int, child: Record) -> Record:
+        parent = self.get(kind, id)
+        if parent is None:
+            raise ValueError(f"unknown {kind} {id}")
+        if parent.group_id != child.group_id:
+            raise ValueError(f"{kind} {id} is in another group than the child")
+        return parent
+
+    # -- rows, across sources ----------------------------------------------
+
+    def get(self, kind: str, id: int) -> Record | None:
+        """Return the row of ``kind`` with ``id`` from any source, or None."""
+        for source in self.sources:
+            row = source.get(kind, id)
+            if row is not None:
+                return row
+        return None
+
+    def segments(self, kind: str) -> list[Segment]:
+        """Return every row of ``kind``, in id order, as segments."""
+        found: list[Segment] = []
+        for source in self.sources:
+            found += source.segments(kind)
+        found.sort(key=lambda segment: segment.rows[0].id)
+        return found
+
+    def referrers(self, kind: str, field: str, target_id: int) -> list[Segment]:
+        """Return the rows of ``kind`` whose ``field`` points at ``target_id``."""
+        found = []
+        for source in self.sources:
+            segment = source.referrers(kind, field, target_id)
+            if segment.rows:
+                found.append(segment)
+        return found
+
+    def names_follow_ids(self, kind: str) -> bool:
+        """Tell whether ordering ``kind`` by lower-cased name orders by id."""
+        holders = [s for s in self.sources if s.segments(kind)]
+        return len(holders) <= 1 and all(s.names_follow_ids(kind) for s in holders)
+
+    def creation_time_ms(self, event_id: int) -> int:
+        """Return the time of event ``event_id`` in milliseconds."""
+        return EPOCH_MS + event_id * 60_000
+
+    # -- queries -----------------------------------------------------------
+
+    @property
+    def engine(self) -> Any:
+        """The query engine over this catalog, made on first use."""
+        if self._engine is None:
+            from aiomero.testing.query import QueryEngine
+
+            self._engine = QueryEngine(self)
+        return self._engine
+
+    def find_all_by_query(self, hql: str, params: Any, caller: Caller) -> list[Any]:
+        """Answer IQuery.findAllByQuery: the objects ``hql`` selects.
+
+        ``params`` is an omero.sys.Parameters or None. Raises
+        omero.ApiUsageException for a query the emulator does not
+        understand, omero.SecurityViolation for a group the caller may not
+        read, omero.ValidationException for a parameter of the wrong type.
+        """
+        return self.engine.find_all(hql, params, caller)  # type: ignore[no-any-return]
+
+    def find_by_query(self, hql: str, params: Any, caller: Caller) -> Any:
+        """Answer IQuery.findByQuery: the one object selected, or None.
+
+        Raises omero.ApiUsageException if the query selects more than one
+        row, and as :meth:`find_all_by_query` otherwise.
+        """
+        return self.engine.find_one(hql, params, caller)
+
+    def find(self, class_name: str, id: int, caller: Caller) -> Any:
+        """Answer IQuery.find / get: the object ``class_name`` ``id``, or None."""
+        return self.engine.find(class_name, id, caller)
+
+    def projection(self, hql: str, params: Any, caller: Caller) -> list[list[Any]]:
+        """Answer IQuery.projection: rows of omero.rtypes cells (or None)."""
+        return self.engine.projection(hql, params, caller)  # type: ignore[no-any-return]
+
+    def collection_count(
+        self,
+        type_name: str,
+        property: str,
+        ids: list[int],
+        options: Any,
+        caller: Caller,
+    ) -> dict[int, int]:
+        """Answer IContainer.getCollectionCount: visible children per id.
+
+        ``type_name`` may be qualified (``omero.model.Project``); ``property``
+        is a collection such as ``datasetLinks``. Raises
+        omero.ApiUsageException for an unknown type or collection.
+        """
+        return self.engine.collection_count(  # type: ignore[no-any-return]
+            type_name, property, ids, options, caller
+        )
+
+    def visible_count(self, class_name: str, caller: Caller) -> int:
+        """Return how many rows of ``class_name`` the caller can see."""
+        return self.engine.visible_count(class_name, caller)  # type: ignore[no-any-return]
+
+
+_ZERO_BASED = frozenset({"Experimenter", "ExperimenterGroup"})
+
+
+def default_catalog() -> Catalog:
+    """Build the small deterministic catalog described in this module."""
+    c = Catalog()
+    private = c.add_group("private-lab", PRIVATE)
+    ro = c.add_group("read-only-lab", READ_ONLY)
+    ann = c.add_group("annotate-lab", READ_ANNOTATE)
+    rw = c.add_group("read-write-lab", READ_WRITE)
+    c.add_user(
+        "operator",
+        "operator-pw",
+        groups=[ro],
+        admin=True,
+        privileges=["ModifyUser", "ReadSession", "Sudo"],
+    )
+    c.add_user("alice", "alice-pw", groups=[private, ro], leader_of=[private])
+    c.add_user("bob", "bob-pw", groups=[ro, private, ann], leader_of=[ro])
+    c.add_user("carol", "carol-pw", groups=[ann, rw], leader_of=[ann])
+    c.add_user("dave", "dave-pw", groups=[rw, private], leader_of=[rw])
+    c.add_user("erin", "erin-pw", groups=[ro], active=False)
+
+    # private-lab: only leaders see past their own rows
+    p = c.add_project("alice-private", owner="alice", group=private)
+    d = c.add_dataset("alice-private-ds", owner="alice", group=private, project=p)
+    for name in ("a1.tif", "a2.tif"):
+        c.add_image(name, owner="alice", group=private, dataset=d)
+    p = c.add_project("bob-private", owner="bob", group=private)
+    d = c.add_dataset("bob-private-ds", owner="bob", group=private, project=p)
+    c.add_image("b1.tif", owner="bob", group=private, dataset=d)
+
+    # read-only-lab: an image in two datasets, a screen, orphans
+    p = c.add_project("bob-shared", owner="bob", group=ro)
+    d1 = c.add_dataset("ro-ds-1", owner="bob", group=ro, project=p)
+    d2 = c.add_dataset("ro-ds-2", owner="bob", group=ro, project=p)
+    c.add_image("ro-1.tif", owner="bob", group=ro, dataset=d1)
+    c.add_image("ro-2.tif", owner="bob", group=ro, dataset=d1)
+    c.add_image("ro-both.tif", owner="bob", group=ro, dataset=[d1, d2])
+    c.add_image("ro-3.tif", owner="bob", group=ro, dataset=d2)
+    p = c.add_project("alice-shared", owner="alice", group=ro)
+    d = c.add_dataset("alice-ro-ds", owner="alice", group=ro, project=p)
+    c.add_image("alice-ro.tif", owner="alice", group=ro, dataset=d)
+    s = c.add_screen("bob-screen", owner="bob", group=ro)
+    plate = c.add_plate("ro-plate", owner="bob", group=ro, screen=s)
+    for row, column in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        well = c.add_well(plate=plate, row=row, column=column)
+        label = f"{'AB'[row]}{column + 1}"
+        c.add_image(f"ro-plate-{label}.tif", owner="bob", group=ro, well=well)
+    c.add_dataset("ro-orphan-ds", owner="bob", group=ro)
+    c.add_image("ro-orphan.tif", owner="bob", group=ro)
+
+    # annotate-lab
+    p = c.add_project("carol-annotate", owner="carol", group=ann)
+    d = c.add_dataset("an-ds", owner="carol", group=ann, project=p)
+    c.add_image("an-1.tif", owner="carol", group=ann, dataset=d)
+
+    # read-write-lab: two fields per well, an empty orphaned plate
+    p = c.add_project("dave-rw", owner="dave", group=rw)
+    d = c.add_dataset("rw-ds", owner="dave", group=rw, project=p)
+    c.add_image("rw-1.tif", owner="dave", group=rw, dataset=d)
+    c.add_image("rw-2.tif", owner="dave", group=rw, dataset=d)
+    s = c.add_screen("carol-screen", owner="carol", group=rw)
+    plate = c.add_plate("rw-plate", owner="carol", group=rw, screen=s)
+    for column in (0, 1):
+        well = c.add_well(plate=plate, row=0, column=column)
+        for field_index in (0, 1):
+            name = f"rw-plate-A{column + 1}-{field_index}.tif"
+            c.add_image(name, owner="carol", group=rw, well=well)
+    plate = c.add_plate("rw-orphan-plate", owner="carol", group=rw)
+    c.add_well(plate=plate, row=0, column=0)
+    return c
