@@ -17,6 +17,7 @@ import hashlib
 import logging
 import re
 import threading
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -132,7 +133,7 @@ def install_redaction() -> None:
         _installed.add(LOGGER_NAME)
 
 
-def _render(_: Any, __: str, event_dict: dict[str, Any]) -> str:
+def _render(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> str:
     event = event_dict.pop("event", "")
     fields = " ".join(f"{key}={value!r}" for key, value in event_dict.items())
     return f"{event} {fields}" if fields else str(event)

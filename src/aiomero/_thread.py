@@ -10,6 +10,7 @@ that is the cheapest way to leave the event loop and come back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import queue
 import threading
@@ -137,9 +138,17 @@ class SessionThread:
                 ok, value = True, result
             finally:
                 self._busy.clear()
-            try:
+            # The loop may have closed while the call ran; nobody waits then.
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_settle, future, ok, value)
-            except RuntimeError:
-                # The loop closed while the call ran; nobody is waiting.
-                pass
             del future, ctx, fn, args, kwargs, value, item
+
+    def submit_nowait(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Queue ``fn(*args)`` with nobody waiting; its errors are dropped."""
+
+        def quiet() -> None:
+            with contextlib.suppress(BaseException):
+                fn(*args)
+
+        if self._thread.is_alive():
+            self._queue.put(quiet)

@@ -31,10 +31,8 @@ __all__ = [
 
 # On Python 3.10 asyncio.TimeoutError is not the built-in TimeoutError, and
 # code written for either must catch aiomero's timeouts.
-_TIMEOUT_BASES: tuple[type[BaseException], ...] = (
-    (TimeoutError,)
-    if asyncio.TimeoutError is TimeoutError
-    else (TimeoutError, asyncio.TimeoutError)
+_TIMEOUT_BASES: tuple[type[BaseException], ...] = tuple(
+    {TimeoutError: None, asyncio.TimeoutError: None}
 )
 
 

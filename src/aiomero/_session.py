@@ -1,0 +1,257 @@
+"""The blocking half of a gateway: everything here runs on the session thread.
+
+:class:`BlockingSession` owns one ``omero.client`` and the ``BlitzGateway``
+built on it. It logs in (exactly once), joins, switches to the plain TCP
+endpoint, applies a call's group and deadline, and closes. Nothing here is
+touched from the event loop thread, except :meth:`BlockingSession.abort`,
+which only destroys the Ice communicator (thread-safe in Ice).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import Ice
+import omero
+import omero.clients
+import omero.gateway
+
+from .errors import PermissionDeniedError
+from .settings import ConnectionSettings
+
+__all__ = ["BlockingSession", "Deadlines"]
+
+
+class _LoggingWithoutBasicConfig:
+    """Stands in for the ``logging`` module inside ``omero.clients``.
+
+    ``omero.client.__init__`` calls ``logging.basicConfig()``, which adds a
+    handler to the application's root logger, and an application's own
+    ``basicConfig(level=...)`` then does nothing. A library must not configure
+    logging, so that one call is made a no-op; everything else is forwarded.
+    """
+
+    def __init__(self, module: Any) -> None:
+        self._module = module
+
+    def basicConfig(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+
+if not isinstance(omero.clients.logging, _LoggingWithoutBasicConfig):
+    omero.clients.logging = _LoggingWithoutBasicConfig(omero.clients.logging)
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """The timeouts a session gives to Ice, in seconds (None: no limit)."""
+
+    connect: float | None
+    call: float | None
+
+
+def _ms(seconds: float | None) -> int:
+    return -1 if seconds is None else max(1, math.ceil(seconds * 1000))
+
+
+class BlockingSession:
+    """One server session, used from its own thread only."""
+
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        deadlines: Deadlines,
+        *,
+        useragent: str,
+        ssl_ca_file: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.deadlines = deadlines
+        self.useragent = useragent
+        self.ssl_ca_file = ssl_ca_file
+        self.client: Any = None
+        self.gateway: Any = None
+        self.session_key: str | None = None
+        self.joined = False
+        self._applied_ms = _ms(deadlines.call)
+        self._group_ids: dict[str, int] = {}
+        self.event_context: Any = None
+
+    # -- connecting -------------------------------------------------------
+
+    def _properties(self) -> list[str]:
+        connect_ms = _ms(self.deadlines.connect)
+        per_try_ms = -1 if connect_ms < 0 else max(1, connect_ms // 3)
+        props = [
+            # omero.client retries a connect timeout up to three times, so a
+            # third of the deadline each keeps the whole login inside it.
+            f"--Ice.Override.ConnectTimeout={per_try_ms}",
+            f"--Ice.Default.InvocationTimeout={self._applied_ms}",
+            "--omero.keep_alive=-1",
+        ]
+        if self.ssl_ca_file:
+            props += [
+                "--IceSSL.VerifyPeer=2",
+                f"--IceSSL.CAs={os.fspath(self.ssl_ca_file)}",
+                f"--IceSSL.CertAuthFile={os.fspath(self.ssl_ca_file)}",
+            ]
+        return props
+
+    def _new_client(self) -> Any:
+        client = omero.client(
+            host=self.settings.host, port=self.settings.port, args=self._properties()
+        )
+        client.setAgent(self.useragent)
+        # Login calls go to the router; bound them by the connect deadline.
+        ic = client.getCommunicator()
+        router = ic.getDefaultRouter()
+        ic.setDefaultRouter(router.ice_invocationTimeout(_ms(self.deadlines.connect)))
+        return client
+
+    def connect(self, adopt: Any = None, owns: bool = True) -> None:
+        """Log in, join by key, or adopt an existing client; never retries."""
+        settings = self.settings
+        if adopt is not None:
+            client = adopt
+            self.joined = True
+        else:
+            client = self._new_client()
+            try:
+                if settings.session_key:
+                    session = client.joinSession(settings.session_key)
+                    self.joined = True
+                else:
+                    session = client.createSession(settings.username, settings.password)
+                # Closing a client must only detach; killing is close()'s call.
+                session.detachOnDestroy()
+                if not settings.secure:
+                    insecure = client.createClient(secure=False)
+                    insecure.getSession().detachOnDestroy()
+                    client.__del__()
+                    client = insecure
+            except BaseException:
+                client.__del__()
+                raise
+        self.client = client
+        self.session_key = client.getSessionId()
+        self.gateway = omero.gateway.BlitzGateway(client_obj=client)
+        self.event_context = self.gateway.getEventContext()
+        self.owns = owns
+
+    # -- groups -----------------------------------------------------------
+
+    def resolve_group(self, group: int | str) -> int:
+        """The id of ``group``, checked against the user's memberships.
+
+        Raises PermissionDeniedError naming the group when the user may not
+        use it; administrators may use any group.
+        """
+        ec = self.event_context
+        if isinstance(group, str):
+            gid = self._group_ids.get(group)
+            if gid is None:
+                try:
+                    gid = int(self.gateway.getAdminService().lookupGroup(group).id.val)
+                except omero.ApiUsageException:
+                    raise PermissionDeniedError(
+                        f"group {group!r}: {ec.userName!r} is not a member of it"
+                    ) from None
+                self._group_ids[group] = gid
+        else:
+            gid = group
+        if gid == -1 or gid in ec.memberOfGroups or ec.isAdmin:
+            return gid
+        raise PermissionDeniedError(
+            f"group {group!r}: {ec.userName!r} is not a member of it"
+        )
+
+    def set_session_group(self, group: int | str) -> int:
+        gid = self.resolve_group(group)
+        if gid == -1:
+            raise ValueError(
+                "group: -1 spans groups per call; a session needs one group"
+            )
+        if gid != self.event_context.groupId:
+            self.gateway.setGroupForSession(gid)
+            self.event_context = self.gateway.getEventContext()
+        return gid
+
+    # -- calls --------------------------------------------------------------
+
+    def _apply_timeout(self, ms: int) -> None:
+        """Give ``ms`` to every cached service proxy as its invocation timeout.
+
+        BlitzGateway caches its service proxies, and a proxy's timeout can only
+        change by replacing it, so a call with a deadline other than the
+        default swaps them, and swaps them back afterwards.
+        """
+        if ms == self._applied_ms:
+            return
+        for wrapper in list(self.gateway._proxies.values()):
+            prx = getattr(wrapper, "_obj", None)
+            if prx is not None:
+                wrapper._obj = prx.ice_invocationTimeout(ms)
+        sf = self.client._BaseClient__sf
+        if sf is not None:
+            self.client._BaseClient__sf = sf.ice_invocationTimeout(ms)
+        self._applied_ms = ms
+
+    def invoke(
+        self,
+        fn: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        group: int | str | None,
+        timeout: float | None,
+    ) -> Any:
+        """Run ``fn(gateway, *args, **kwargs)`` in ``group`` within ``timeout``."""
+        opts = self.gateway.SERVICE_OPTS
+        previous = opts.getOmeroGroup()
+        if group is not None:
+            opts.setOmeroGroup(self.resolve_group(group))
+        ms = _ms(timeout)
+        default_ms = _ms(self.deadlines.call)
+        if ms != default_ms:
+            self._apply_timeout(ms)
+        try:
+            return fn(self.gateway, *args, **kwargs)
+        finally:
+            if ms != default_ms:
+                self._apply_timeout(default_ms)
+            if group is not None:
+                opts.setOmeroGroup(previous)
+
+    # -- closing ------------------------------------------------------------
+
+    def close(self, kill: bool) -> None:
+        """End the session (``kill``) or only detach from it, then free Ice."""
+        client, self.client, self.gateway = self.client, None, None
+        if client is None:
+            return
+        try:
+            if kill:
+                client.killSession()
+        finally:
+            client.__del__()
+
+    def abort(self) -> None:
+        """Destroy the communicator from any thread: calls in flight fail."""
+        client = self.client
+        if client is None:
+            return
+        ic = client._BaseClient__ic
+        if ic is not None:
+            ic.destroy()
+
+    def is_secure(self) -> bool:
+        return bool(self.client is not None and self.client.isSecure())
+
+    @staticmethod
+    def ice_exception_types() -> tuple[type[BaseException], ...]:
+        return (Ice.Exception, omero.ClientError)
