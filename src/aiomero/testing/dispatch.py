@@ -211,6 +211,10 @@ class SessionServant:
         """Which handle a call is for."""
         return current.id.name  # type: ignore[no-any-return]
 
+    def adapt_error(self, error: BaseException) -> BaseException:
+        """The form an injected ``error`` takes for this servant's caller."""
+        return error
+
     def resolve(self, op: str, current: Any, check_session: bool) -> Call:
         """The :class:`Call` for ``current``; raises if its session is gone."""
         if not self.needs_session:
@@ -238,7 +242,8 @@ def _dispatcher(
 
         # Injected errors replace the call entirely: nothing runs.
         if plan is not None and plan.error is not None:
-            _answer(runtime, cb, name, plan, False, plan.error, void)
+            error = self.adapt_error(plan.error)
+            _answer(runtime, cb, name, plan, False, error, void)
             return
         try:
             call = self.resolve(name, current, check_session)

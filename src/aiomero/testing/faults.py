@@ -47,6 +47,12 @@ class Stall:
         self._released = False
         self._deadline = None if seconds is None else time.monotonic() + seconds
         self._total = 0
+        self._timer: threading.Timer | None = None
+        if seconds is not None:
+            # Held calls must be answered on time even if no other call comes.
+            self._timer = threading.Timer(seconds, self.release)
+            self._timer.daemon = True
+            self._timer.start()
 
     @property
     def active(self) -> bool:
@@ -74,6 +80,9 @@ class Stall:
         with self._lock:
             self._released = True
             held, self._held = self._held, []
+            timer, self._timer = self._timer, None
+        if timer is not None and timer is not threading.current_thread():
+            timer.cancel()
         for reply in held:
             reply()
 

@@ -319,6 +319,12 @@ class SessionManagerServant(SessionServant, Glacier2.SessionManager):  # type: i
         super().__init__(runtime)
         self.refusing = False
 
+    def adapt_error(self, error: BaseException) -> BaseException:
+        # The router passes on only CannotCreateSessionException from here.
+        if isinstance(error, Glacier2.PermissionDeniedException):
+            return Glacier2.CannotCreateSessionException(reason=error.reason)
+        return error
+
     @remote(name="createSession")
     def create(self, call: Call, name: str, control: Any) -> Any:
         if self.refusing:
