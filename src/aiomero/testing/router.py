@@ -322,7 +322,10 @@ class SessionManagerServant(SessionServant, Glacier2.SessionManager):  # type: i
     def adapt_error(self, error: BaseException) -> BaseException:
         # The router passes on only CannotCreateSessionException from here.
         if isinstance(error, Glacier2.PermissionDeniedException):
-            return Glacier2.CannotCreateSessionException(reason=error.reason)
+            adapted: BaseException = Glacier2.CannotCreateSessionException(
+                reason=error.reason
+            )
+            return adapted
         return error
 
     @remote(name="createSession")
