@@ -12,8 +12,10 @@ from aiomero.testing.catalog import (
     User,
     default_catalog,
 )
+from aiomero.testing.command import serve
 from aiomero.testing.counters import Counters
 from aiomero.testing.faults import Faults, Stall
+from aiomero.testing.process import EmulatorProcess
 from aiomero.testing.server import Emulator
 
 __all__ = [
@@ -24,9 +26,11 @@ __all__ = [
     "Catalog",
     "Counters",
     "Emulator",
+    "EmulatorProcess",
     "Faults",
     "Group",
     "Stall",
     "User",
     "default_catalog",
+    "serve",
 ]

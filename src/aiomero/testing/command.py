@@ -1,0 +1,129 @@
+"""``python -m aiomero.testing``: serve an emulated OMERO until interrupted.
+
+::
+
+    python -m aiomero.testing --port 4064 --insecure-port 4063
+    python -m aiomero.testing --catalog idr --scale 0.01 --latency-ms 20
+
+It prints how to connect and the catalog's users with their passwords (they
+are test fixtures, not secrets), then one line starting with
+:data:`READY_PREFIX` that programs starting it wait for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from aiomero.testing.catalog import Catalog, default_catalog
+from aiomero.testing.server import Emulator
+
+__all__ = ["READY_PREFIX", "build_catalog", "parse_args", "serve"]
+
+#: The line that says the emulator listens, followed by key=value fields.
+READY_PREFIX = "aiomero-emulator ready"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the command line; argparse exits on bad arguments."""
+    parser = argparse.ArgumentParser(
+        prog="python -m aiomero.testing",
+        description="Serve an emulated OMERO server for tests, until interrupted.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=4064, help="SSL port (0: any)")
+    parser.add_argument(
+        "--insecure-port", type=int, default=None, help="TCP port (default: any)"
+    )
+    parser.add_argument("--catalog", choices=("default", "idr"), default="default")
+    parser.add_argument(
+        "--scale", type=float, default=0.001, help="size of the idr catalog (0..1]"
+    )
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="delay every reply by this"
+    )
+    parser.add_argument(
+        "--idle-timeout", type=float, default=600.0, help="session idle timeout, s"
+    )
+    parser.add_argument("--router", choices=("builtin", "glacier2"), default="builtin")
+    parser.add_argument("--threads", type=int, default=4, help="Ice server threads")
+    return parser.parse_args(argv)
+
+
+def build_catalog(name: str, scale: float) -> Catalog:
+    """The catalog called ``name``: ``default`` or ``idr`` at ``scale``."""
+    if name == "idr":
+        # Imported on demand: building the IDR-shaped catalog is the costly part.
+        idr = importlib.import_module("aiomero.testing.idr")
+        catalog: Catalog = idr.idr_catalog(scale)
+        return catalog
+    return default_catalog()
+
+
+def describe(emulator: Emulator, out: TextIO) -> None:
+    """Print how to connect to ``emulator`` and who may log in."""
+    print(f"OMERO emulator on {emulator.host}", file=out)
+    print(f"  SSL (logins):        port {emulator.port}", file=out)
+    print(f"  TCP (secure=False):  port {emulator.insecure_port}", file=out)
+    print(f"  router:              {emulator.router}", file=out)
+    print("Connect with:", file=out)
+    print(
+        "  BlitzGateway('root', 'omero', "
+        f"host='{emulator.host}', port={emulator.port}).connect()",
+        file=out,
+    )
+    print("Users (name, password, groups):", file=out)
+    for user in emulator.catalog.users:
+        groups = ", ".join(emulator.catalog.group(g).name for g in user.group_ids)
+        state = "" if user.active else "  (inactive)"
+        print(f"  {user.name:<12} {user.password:<14} {groups}{state}", file=out)
+
+
+def serve(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Run the emulator the command line describes until SIGINT or SIGTERM.
+
+    Returns the process exit status: 0 after an interruption.
+    """
+    args = parse_args(argv)
+    out = out or sys.stdout
+    latency = args.latency_ms / 1000 if args.latency_ms > 0 else None
+    emulator = Emulator(
+        catalog=build_catalog(args.catalog, args.scale),
+        host=args.host,
+        port=args.port,
+        insecure_port=args.insecure_port or 0,
+        idle_timeout=args.idle_timeout,
+        router=args.router,
+        latency=latency,
+        threads=args.threads,
+    )
+    stop = threading.Event()
+
+    def interrupted(signum: int, frame: Any) -> None:
+        stop.set()
+
+    previous = {
+        s: signal.signal(s, interrupted) for s in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        with emulator:
+            describe(emulator, out)
+            print(
+                f"{READY_PREFIX} host={emulator.host} port={emulator.port} "
+                f"insecure_port={emulator.insecure_port}",
+                file=out,
+                flush=True,
+            )
+            # A bounded wait keeps the main thread responsive to signals.
+            while not stop.wait(0.5):
+                pass
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    print("OMERO emulator stopped", file=out, flush=True)
+    return 0
