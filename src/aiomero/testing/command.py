@@ -40,7 +40,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--insecure-port", type=int, default=None, help="TCP port (default: any)"
     )
-    parser.add_argument("--catalog", choices=("default", "idr"), default="default")
+    parser.add_argument(
+        "--catalog",
+        default="default",
+        help="default, idr, or module:function returning a Catalog",
+    )
     parser.add_argument(
         "--scale", type=float, default=0.001, help="size of the idr catalog (0..1]"
     )
@@ -56,13 +60,27 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def build_catalog(name: str, scale: float) -> Catalog:
-    """The catalog called ``name``: ``default`` or ``idr`` at ``scale``."""
+    """The catalog called ``name``.
+
+    ``default``, ``idr`` (at ``scale``), or ``module:function`` naming a
+    function without arguments that returns a :class:`Catalog`. Raises
+    ValueError for anything else.
+    """
+    catalog: Catalog
+    if name == "default":
+        return default_catalog()
     if name == "idr":
         # Imported on demand: building the IDR-shaped catalog is the costly part.
         idr = importlib.import_module("aiomero.testing.idr")
-        catalog: Catalog = idr.idr_catalog(scale)
+        catalog = idr.idr_catalog(scale)
         return catalog
-    return default_catalog()
+    module, _, function = name.partition(":")
+    if not module or not function:
+        raise ValueError(f"unknown catalog {name!r}")
+    catalog = getattr(importlib.import_module(module), function)()
+    if not isinstance(catalog, Catalog):
+        raise ValueError(f"{name} returned {type(catalog).__name__}, not a Catalog")
+    return catalog
 
 
 def describe(emulator: Emulator, out: TextIO) -> None:

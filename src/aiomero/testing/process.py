@@ -24,7 +24,9 @@ class EmulatorProcess:
     """``python -m aiomero.testing`` run as a child process.
 
     Options are those of the command line (see
-    :func:`aiomero.testing.command.serve`). :meth:`start` returns once the
+    :func:`aiomero.testing.command.serve`); ``env`` replaces the child's
+    environment (to extend its ``PYTHONPATH`` for a ``module:function``
+    catalog, say). :meth:`start` returns once the
     child listens; :attr:`port` and :attr:`insecure_port` are then known and
     kept by :meth:`restart`, which loses every session (a new process).
     """
@@ -41,6 +43,7 @@ class EmulatorProcess:
         router: str = "builtin",
         python: str = sys.executable,
         startup_timeout: float = 60.0,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -52,6 +55,7 @@ class EmulatorProcess:
         self.router = router
         self.python = python
         self.startup_timeout = startup_timeout
+        self.env = env
         self._process: subprocess.Popen[str] | None = None
         self._output: collections.deque[str] = collections.deque(maxlen=200)
         self._ready = threading.Event()
@@ -112,6 +116,7 @@ class EmulatorProcess:
             stderr=subprocess.STDOUT,
             text=True,
             bufsize=1,
+            env=self.env,
         )
         reader = threading.Thread(target=self._read, args=(self._process,), daemon=True)
         reader.start()

@@ -179,14 +179,19 @@ class RouterServant(SessionServant, Glacier2.Router):  # type: ignore[misc]
         key = connection.toString()
         with self._lock:
             route = self._routes.get(key)
-            if route is None:
-                if self.refusing:
-                    connection.close(True)
-                    raise Glacier2.CannotCreateSessionException(reason="refused")
+            if route is not None:
+                return route
+            if not self.refusing:
                 route = _Route(connection, secrets.token_hex(8))
                 self._routes[key] = route
-                connection.setCallback(_ClosedCallback(self, key))
-            return route
+        if route is None:
+            connection.close(True)
+            raise Glacier2.CannotCreateSessionException(reason="refused")
+
+        # Outside the lock: on a connection already closed, Ice calls back at
+        # once, and the callback takes the lock.
+        connection.setCallback(_ClosedCallback(self, key))
+        return route
 
     def connection_closed(self, key: str) -> None:
         """Forget a closed connection and destroy its session handle."""

@@ -26,6 +26,7 @@ from omero import ObjectFactoryRegistrar
 
 from aiomero._logging import get_logger
 from aiomero.testing._certs import CertificateFiles, make_certificates
+from aiomero.testing._icelog import IceLogger
 from aiomero.testing._scheduler import Scheduler
 from aiomero.testing.admin import AdminServant, TypesServant
 from aiomero.testing.catalog import Catalog, default_catalog
@@ -307,6 +308,7 @@ class Emulator:
             properties.setProperty(key, value)
         data = Ice.InitializationData()
         data.properties = properties
+        data.logger = IceLogger()
         return data
 
     def _add_servants(self, adapter: Any) -> None:
