@@ -13,52 +13,35 @@ The catalog also answers the queries a client sends (:meth:`find_all_by_query`
 and friends, see :mod:`aiomero.testing.query`), seen through a
 :class:`Caller`: the user, and the group of the call, decide which rows exist.
 
-:func:`default_catalog` is the small catalog the tests use:
-
-========  ============  ============================================
- id        user          groups (default first; * = leader)
-========  ============  ============================================
- 0         root          system, user (full admin, password ``omero``)
- 1         guest         guest (password ``guest``)
- 2         operator      read-only-lab, system, user; admin with only
-                         ModifyUser, ReadSession and Sudo
- 3         alice         private-lab*, read-only-lab, user
- 4         bob           read-only-lab*, private-lab, annotate-lab, user
- 5         carol         annotate-lab*, read-write-lab, user
- 6         dave          read-write-lab*, private-lab, user
- 7         erin          read-only-lab; inactive (not in ``user``)
-========  ============  ============================================
-
-Passwords are the name followed by ``-pw`` (``alice-pw``), except root's and
-guest's. Groups 3 to 6 are ``private-lab`` (rw----), ``read-only-lab``
-(rwr---), ``annotate-lab`` (rwra--) and ``read-write-lab`` (rwrw--).
-
-Data, by group (P project, D dataset, I image, S screen, Pl plate):
-
-- private-lab: alice's P ``alice-private`` with D ``alice-private-ds`` (I
-  ``a1.tif``, ``a2.tif``); bob's P ``bob-private`` with D ``bob-private-ds``
-  (I ``b1.tif``).
-- read-only-lab: bob's P ``bob-shared`` with D ``ro-ds-1`` (I ``ro-1.tif``,
-  ``ro-2.tif``, ``ro-both.tif``) and D ``ro-ds-2`` (I ``ro-both.tif``,
-  ``ro-3.tif``); alice's P ``alice-shared`` with D ``alice-ro-ds`` (I
-  ``alice-ro.tif``); bob's S ``bob-screen`` with Pl ``ro-plate`` (wells A1,
-  A2, B1, B2, one image each: ``ro-plate-A1.tif``...); bob's orphaned D
-  ``ro-orphan-ds`` (no images) and orphaned I ``ro-orphan.tif``.
-- annotate-lab: carol's P ``carol-annotate`` with D ``an-ds`` (I ``an-1.tif``).
-- read-write-lab: dave's P ``dave-rw`` with D ``rw-ds`` (I ``rw-1.tif``,
-  ``rw-2.tif``); carol's S ``carol-screen`` with Pl ``rw-plate`` (wells A1
-  and A2 with two images each: ``rw-plate-A1-0.tif``...); carol's orphaned
-  Pl ``rw-orphan-plate`` (well A1 with no image).
+:func:`default_catalog` builds the small catalog the tests use, described in
+:mod:`aiomero.testing.testdata`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
-from aiomero.testing.objects import EPOCH_MS, Membership, ModelFactory
+from aiomero.testing.derived import DERIVED as _DERIVED
+from aiomero.testing.objects import Membership, ModelFactory
+from aiomero.testing.people import (
+    ALL_ADMIN_PRIVILEGES,
+    GUEST_GROUP_ID,
+    GUEST_ID,
+    PERMISSION_LEVELS,
+    PRIVATE,
+    READ_ANNOTATE,
+    READ_ONLY,
+    READ_WRITE,
+    ROOT_ID,
+    SYSTEM_GROUP_ID,
+    USER_GROUP_ID,
+    Caller,
+    Group,
+    User,
+)
 from aiomero.testing.store import (
+    REFERRER_FIELDS,
     Entity,
     FixtureSource,
     Link,
@@ -86,82 +69,6 @@ __all__ = [
     "User",
     "default_catalog",
 ]
-
-PRIVATE, READ_ONLY, READ_ANNOTATE, READ_WRITE = "rw----", "rwr---", "rwra--", "rwrw--"
-
-#: The admin privileges of OMERO 5.4 and later; a full admin has them all.
-ALL_ADMIN_PRIVILEGES: tuple[str, ...] = (
-    "Chgrp",
-    "Chown",
-    "DeleteFile",
-    "DeleteManagedRepo",
-    "DeleteOwned",
-    "DeleteScriptRepo",
-    "ModifyGroup",
-    "ModifyGroupMembership",
-    "ModifyUser",
-    "ReadSession",
-    "Sudo",
-    "WriteFile",
-    "WriteManagedRepo",
-    "WriteOwned",
-    "WriteScriptRepo",
-)
-
-SYSTEM_GROUP_ID = 0
-USER_GROUP_ID = 1
-GUEST_GROUP_ID = 2
-ROOT_ID = 0
-GUEST_ID = 1
-
-_PERMISSION_LEVELS = (PRIVATE, READ_ONLY, READ_ANNOTATE, READ_WRITE)
-
-
-@dataclass
-class Group:
-    """An ExperimenterGroup: its id, name and permission string."""
-
-    id: int
-    name: str
-    permissions: str
-    description: str = ""
-
-
-@dataclass
-class User:
-    """An Experimenter, its password and its memberships.
-
-    ``group_ids`` lists every group the user belongs to, default group first,
-    including ``system`` for admins and ``user`` for active users, as a real
-    server records them. ``privileges`` holds admin privilege names and is
-    empty for anyone outside ``system``.
-    """
-
-    id: int
-    name: str
-    password: str = field(repr=False)
-    first_name: str = ""
-    last_name: str = ""
-    email: str = ""
-    active: bool = True
-    privileges: frozenset[str] = frozenset()
-    default_group_id: int = USER_GROUP_ID
-    group_ids: list[int] = field(default_factory=list)
-    leader_of: set[int] = field(default_factory=set)
-
-    @property
-    def is_admin(self) -> bool:
-        """Whether the user belongs to the ``system`` group."""
-        return SYSTEM_GROUP_ID in self.group_ids
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who asks, and in which group: -1 means every group of the user."""
-
-    user: User
-    group_id: int
-
 
 _Ref = int | list[int] | tuple[int, ...] | None
 
@@ -211,6 +118,11 @@ class Catalog:
         self._next_id[kind] = first + count
         return first
 
+    @property
+    def last_event(self) -> int:
+        """The id of the last event handed out."""
+        return self._event
+
     def allocate_events(self, count: int = 1) -> int:
         """Reserve ``count`` consecutive event ids; return the first."""
         self._event += count
@@ -222,7 +134,7 @@ class Catalog:
         self, name: str, permissions: str = READ_ONLY, *, description: str = ""
     ) -> Group:
         """Add a group; raise ValueError for a taken name or bad permissions."""
-        if permissions not in _PERMISSION_LEVELS:
+        if permissions not in PERMISSION_LEVELS:
             raise ValueError(f"unknown permissions {permissions!r}")
         if self.group_by_name(name) is not None:
             raise ValueError(f"group {name!r} exists")
@@ -326,6 +238,11 @@ class Catalog:
     def memberships_of_group(self, group_id: int) -> list[Membership]:
         """Return the group's GroupExperimenterMap rows, by id."""
         return [m for m in self._memberships if m.parent_id == group_id]
+
+    @property
+    def memberships(self) -> list[Membership]:
+        """Every GroupExperimenterMap row, by id."""
+        return list(self._memberships)
 
     def experimenter(self, user_id: int) -> Any:
         """Return user ``user_id`` as a loaded ExperimenterI.
@@ -505,7 +422,7 @@ class Catalog:
             )
 
     def _parent(self, kind: str, id: int, child: Record) -> Record:
-        parent = self.get(kind, id)
+        parent: Record | None = self.get(kind, id)
         if parent is None:
             raise ValueError(f"unknown {kind} {id}")
         if parent.group_id != child.group_id:
@@ -514,8 +431,16 @@ class Catalog:
 
     # -- rows, across sources ----------------------------------------------
 
-    def get(self, kind: str, id: int) -> Record | None:
-        """Return the row of ``kind`` with ``id`` from any source, or None."""
+    def get(self, kind: str, id: int) -> Any:
+        """Return the row of ``kind`` with ``id``, or None.
+
+        Users, groups and memberships come from the catalog itself, pixels
+        and channels are derived from their image, the rest comes from the
+        first source that has it.
+        """
+        derived = _DERIVED.get(kind)
+        if derived is not None:
+            return derived.get(self, id)
         for source in self.sources:
             row = source.get(kind, id)
             if row is not None:
@@ -524,6 +449,9 @@ class Catalog:
 
     def segments(self, kind: str) -> list[Segment]:
         """Return every row of ``kind``, in id order, as segments."""
+        derived = _DERIVED.get(kind)
+        if derived is not None:
+            return derived.segments(self)
         found: list[Segment] = []
         for source in self.sources:
             found += source.segments(kind)
@@ -531,7 +459,17 @@ class Catalog:
         return found
 
     def referrers(self, kind: str, field: str, target_id: int) -> list[Segment]:
-        """Return the rows of ``kind`` whose ``field`` points at ``target_id``."""
+        """Return the rows of ``kind`` whose ``field`` points at ``target_id``.
+
+        Rows come in id order within each segment (links: in order of the
+        id at their other end). Raises KeyError for a kind and field that
+        cannot be looked up this way (see :func:`can_find_referrers`).
+        """
+        derived = _DERIVED.get(kind)
+        if derived is not None:
+            return derived.referrers(self, field, target_id)
+        if field not in REFERRER_FIELDS.get(kind, ()):
+            raise KeyError((kind, field))
         found = []
         for source in self.sources:
             segment = source.referrers(kind, field, target_id)
@@ -543,10 +481,6 @@ class Catalog:
         """Tell whether ordering ``kind`` by lower-cased name orders by id."""
         holders = [s for s in self.sources if s.segments(kind)]
         return len(holders) <= 1 and all(s.names_follow_ids(kind) for s in holders)
-
-    def creation_time_ms(self, event_id: int) -> int:
-        """Return the time of event ``event_id`` in milliseconds."""
-        return EPOCH_MS + event_id * 60_000
 
     # -- queries -----------------------------------------------------------
 
@@ -612,71 +546,9 @@ _ZERO_BASED = frozenset({"Experimenter", "ExperimenterGroup"})
 
 
 def default_catalog() -> Catalog:
-    """Build the small deterministic catalog described in this module."""
-    c = Catalog()
-    private = c.add_group("private-lab", PRIVATE)
-    ro = c.add_group("read-only-lab", READ_ONLY)
-    ann = c.add_group("annotate-lab", READ_ANNOTATE)
-    rw = c.add_group("read-write-lab", READ_WRITE)
-    c.add_user(
-        "operator",
-        "operator-pw",
-        groups=[ro],
-        admin=True,
-        privileges=["ModifyUser", "ReadSession", "Sudo"],
-    )
-    c.add_user("alice", "alice-pw", groups=[private, ro], leader_of=[private])
-    c.add_user("bob", "bob-pw", groups=[ro, private, ann], leader_of=[ro])
-    c.add_user("carol", "carol-pw", groups=[ann, rw], leader_of=[ann])
-    c.add_user("dave", "dave-pw", groups=[rw, private], leader_of=[rw])
-    c.add_user("erin", "erin-pw", groups=[ro], active=False)
+    """Build the small deterministic catalog of :mod:`aiomero.testing.testdata`."""
+    from aiomero.testing.testdata import fill_default_catalog
 
-    # private-lab: only leaders see past their own rows
-    p = c.add_project("alice-private", owner="alice", group=private)
-    d = c.add_dataset("alice-private-ds", owner="alice", group=private, project=p)
-    for name in ("a1.tif", "a2.tif"):
-        c.add_image(name, owner="alice", group=private, dataset=d)
-    p = c.add_project("bob-private", owner="bob", group=private)
-    d = c.add_dataset("bob-private-ds", owner="bob", group=private, project=p)
-    c.add_image("b1.tif", owner="bob", group=private, dataset=d)
-
-    # read-only-lab: an image in two datasets, a screen, orphans
-    p = c.add_project("bob-shared", owner="bob", group=ro)
-    d1 = c.add_dataset("ro-ds-1", owner="bob", group=ro, project=p)
-    d2 = c.add_dataset("ro-ds-2", owner="bob", group=ro, project=p)
-    c.add_image("ro-1.tif", owner="bob", group=ro, dataset=d1)
-    c.add_image("ro-2.tif", owner="bob", group=ro, dataset=d1)
-    c.add_image("ro-both.tif", owner="bob", group=ro, dataset=[d1, d2])
-    c.add_image("ro-3.tif", owner="bob", group=ro, dataset=d2)
-    p = c.add_project("alice-shared", owner="alice", group=ro)
-    d = c.add_dataset("alice-ro-ds", owner="alice", group=ro, project=p)
-    c.add_image("alice-ro.tif", owner="alice", group=ro, dataset=d)
-    s = c.add_screen("bob-screen", owner="bob", group=ro)
-    plate = c.add_plate("ro-plate", owner="bob", group=ro, screen=s)
-    for row, column in ((0, 0), (0, 1), (1, 0), (1, 1)):
-        well = c.add_well(plate=plate, row=row, column=column)
-        label = f"{'AB'[row]}{column + 1}"
-        c.add_image(f"ro-plate-{label}.tif", owner="bob", group=ro, well=well)
-    c.add_dataset("ro-orphan-ds", owner="bob", group=ro)
-    c.add_image("ro-orphan.tif", owner="bob", group=ro)
-
-    # annotate-lab
-    p = c.add_project("carol-annotate", owner="carol", group=ann)
-    d = c.add_dataset("an-ds", owner="carol", group=ann, project=p)
-    c.add_image("an-1.tif", owner="carol", group=ann, dataset=d)
-
-    # read-write-lab: two fields per well, an empty orphaned plate
-    p = c.add_project("dave-rw", owner="dave", group=rw)
-    d = c.add_dataset("rw-ds", owner="dave", group=rw, project=p)
-    c.add_image("rw-1.tif", owner="dave", group=rw, dataset=d)
-    c.add_image("rw-2.tif", owner="dave", group=rw, dataset=d)
-    s = c.add_screen("carol-screen", owner="carol", group=rw)
-    plate = c.add_plate("rw-plate", owner="carol", group=rw, screen=s)
-    for column in (0, 1):
-        well = c.add_well(plate=plate, row=0, column=column)
-        for field_index in (0, 1):
-            name = f"rw-plate-A{column + 1}-{field_index}.tif"
-            c.add_image(name, owner="carol", group=rw, well=well)
-    plate = c.add_plate("rw-orphan-plate", owner="carol", group=rw)
-    c.add_well(plate=plate, row=0, column=0)
-    return c
+    catalog = Catalog()
+    fill_default_catalog(catalog)
+    return catalog

@@ -14,9 +14,10 @@ the IDR catalog (:mod:`aiomero.testing.idr`). Both can sit in one catalog.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Sequence
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 __all__ = [
     "CONTAINER_KINDS",
@@ -162,7 +163,7 @@ class Segment(NamedTuple):
     at each one when the caller may see the whole group.
     """
 
-    rows: Sequence[Record]
+    rows: Sequence[Any]
     group_id: int | None = None
     owner_id: int | None = None
 
@@ -179,8 +180,9 @@ class Source(Protocol):
     def referrers(self, kind: str, field: str, target_id: int) -> Segment:
         """Return the rows of ``kind`` whose ``field`` points at ``target_id``.
 
-        ``field`` is one of :data:`REFERRER_FIELDS` for the kind; the rows
-        come in id order.
+        ``field`` is one of :data:`REFERRER_FIELDS` for the kind. Links come
+        in the order of the id at their other end (the children of a parent
+        by child id), other rows in id order.
         """
 
     def names_follow_ids(self, kind: str) -> bool:
@@ -188,6 +190,8 @@ class Source(Protocol):
 
 
 _EMPTY = Segment(())
+
+_OTHER_END = {"parent": "child_id", "child": "parent_id"}
 
 
 class FixtureSource:
@@ -198,6 +202,7 @@ class FixtureSource:
     """
 
     def __init__(self) -> None:
+        self._sorted_names: dict[str, bool] = {}
         self._by_id: dict[str, dict[int, Record]] = {}
         self._ordered: dict[str, list[Record]] = {}
         self._index: dict[tuple[str, str], dict[int, list[Record]]] = {}
@@ -208,11 +213,19 @@ class FixtureSource:
         if rows and rows[-1].id >= record.id:
             raise ValueError(f"{record.kind} ids must increase: {record.id}")
         rows.append(record)
+        self._sorted_names.pop(record.kind, None)
         self._by_id.setdefault(record.kind, {})[record.id] = record
         for field in REFERRER_FIELDS.get(record.kind, ()):
             target = getattr(record, f"{field}_id")
             index = self._index.setdefault((record.kind, field), {})
-            index.setdefault(target, []).append(record)
+            bucket = index.setdefault(target, [])
+            other = _OTHER_END.get(field)
+            if other is None or not bucket:
+                bucket.append(record)
+                continue
+            # links to one parent are kept in the order of their children
+            keys = [getattr(row, other) for row in bucket]
+            bucket.insert(bisect.bisect(keys, getattr(record, other)), record)
 
     def get(self, kind: str, id: int) -> Record | None:
         """Return the stored row of ``kind`` with ``id``, or None."""
@@ -230,12 +243,16 @@ class FixtureSource:
 
     def names_follow_ids(self, kind: str) -> bool:
         """Tell whether the stored names of ``kind`` sort like their ids."""
-        names = [
-            row.name.lower()
-            for row in self._ordered.get(kind, ())
-            if isinstance(row, Entity)
-        ]
-        return all(a <= b for a, b in itertools.pairwise(names))
+        known = self._sorted_names.get(kind)
+        if known is None:
+            names = [
+                row.name.lower()
+                for row in self._ordered.get(kind, ())
+                if isinstance(row, Entity)
+            ]
+            known = all(a <= b for a, b in itertools.pairwise(names))
+            self._sorted_names[kind] = known
+        return known
 
     def count(self, kind: str) -> int:
         """Return how many rows of ``kind`` are stored."""
