@@ -61,6 +61,9 @@ def compile_query(
     joins = [compiler.join(join) for join in query.joins]
     where = None if query.where is None else compiler.predicate(query.where)
     access, residual = compiler.access(query.where, joins)
+    if access.how in ("id", "referrers") and not residual:
+        # the access finds exactly the rows the one condition asks for
+        where = None
 
     select_slot = None
     columns: list[tuple[Fn, Any]] = []
@@ -91,8 +94,8 @@ def compile_query(
         order=order,
         order_keys=keys,
         fetches=fetches,
+        layout=layout,
     )
-    plan.width = layout.count
     return plan
 
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from aiomero.testing.query import Run
 
 __all__ = [
+    "UNSET",
     "Access",
     "Aggregate",
     "Fn",
@@ -99,6 +100,24 @@ class Join:
         return not self.left and (self.many or self.prop_name not in _ALWAYS_THERE)
 
 
+@dataclass
+class Layout:
+    """Slot numbering shared by a query and its subqueries.
+
+    ``lazy`` lists the hidden slots that remember a reference reached by a
+    path (``l.child`` in ``l.child.name`` and ``l.child.details.owner.id``),
+    so that each is looked up once per binding; they start as :data:`UNSET`.
+    """
+
+    count: int = 0
+    lazy: list[int] = field(default_factory=list)
+    readers: dict[tuple[int, tuple[str, ...]], Fn] = field(default_factory=dict)
+
+
+#: The value of a hidden slot not computed yet.
+UNSET = object()
+
+
 @dataclass(eq=False)
 class Access:
     """How to find the root rows.
@@ -147,7 +166,19 @@ class Plan:
     order: list[tuple[Fn, bool]]
     order_keys: list[str | None]
     fetches: list[Join]
-    width: int = 0
+    layout: Layout
+
+    @property
+    def width(self) -> int:
+        """How many slots a binding has, subqueries' and hidden ones included."""
+        return self.layout.count
+
+    def blank(self) -> list[Any]:
+        """Return an empty binding: slots, then their positions."""
+        binding: list[Any] = [None] * (2 * self.layout.count)
+        for index in self.layout.lazy:
+            binding[index] = UNSET
+        return binding
 
     @property
     def root(self) -> Slot:
@@ -174,14 +205,6 @@ class Plan:
             if join.many and self.select_slot is None:
                 return False
         return True
-
-
-@dataclass
-class Layout:
-    """Slot numbering shared by a query and its subqueries."""
-
-    count: int = 0
-    width: list[int] = field(default_factory=lambda: [0])
 
 
 class Scope:
@@ -264,8 +287,45 @@ class Scope:
             if prop.sort == COLL:
                 raise PlanError(f"collection {name!r} must be joined (in {path})")
             kind_type = ("entity" if prop.sort == REF else "scalar", prop.target)
-        getters = [prop.get for _name, prop in props]
-        return chain(self.catalog, slot.index, getters), kind_type
+        if len(props) >= 2 and props[-1][0] == "id" and props[-2][1].field:
+            # the id of a reference is on the row itself: no look-up
+            read = self.remembered(slot.index, props[:-2])
+            attr = props[-2][1].field
+            return (
+                lambda b, r: None if (v := read(b, r)) is None else getattr(v, attr)
+            ), kind_type
+        if props and props[-1][1].sort != REF:
+            read = self.remembered(slot.index, props[:-1])
+            get, catalog = props[-1][1].get, self.catalog
+            return (
+                lambda b, r: None if (v := read(b, r)) is None else get(catalog, v)
+            ), kind_type
+        return self.remembered(slot.index, props), kind_type
+
+    def remembered(self, index: int, props: list[tuple[str, Prop]]) -> Fn:
+        """Return a reader of slot ``index`` through references ``props``,
+        remembering each step in a hidden slot."""
+        if not props:
+            return lambda b, _r: b[index]
+        key = (index, tuple(name for name, _prop in props))
+        found = self.layout.readers.get(key)
+        if found is not None:
+            return found
+        base = self.remembered(index, props[:-1])
+        get, catalog = props[-1][1].get, self.catalog
+        hidden = self.layout.count
+        self.layout.count += 1
+        self.layout.lazy.append(hidden)
+
+        def read(b: list[Any], r: Run) -> Any:
+            value = b[hidden]
+            if value is UNSET:
+                value = base(b, r)
+                value = b[hidden] = None if value is None else get(catalog, value)
+            return value
+
+        self.layout.readers[key] = read
+        return read
 
     def canonical(self, expr: Any) -> str | None:
         """Return ``expr`` spelt from the root (``parent.id``), or None."""

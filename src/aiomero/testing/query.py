@@ -205,8 +205,8 @@ class Run:
         over; when each root gives one result and the caller sees a whole
         segment, roots are passed over by counting and ``skip[0]`` lowered.
         """
-        root, where, width = plan.root.index, plan.where, plan.width
-        blank = outer.copy() if outer else [None] * (2 * width)
+        root, where = plan.root.index, plan.where
+        blank = outer.copy() if outer else plan.blank()
         counting = skip is not None and plan.one_result_per_root
         for segment in self.roots(plan, outer):
             rows = segment.rows
@@ -385,22 +385,26 @@ class QueryEngine:
         if plan.aggregates:
             return _page(iter([aggregate_row(plan, run)]), limit)[offset:]
         rows = []
+        # equal cells share one rtype: cheaper to build and to marshal
+        cells: list[dict[Any, Any]] = [{} for _column in plan.columns]
         for unit in _page(run.units(plan, [], offset), limit):
             if plan.select_slot is not None:
                 value, _bindings = unit
                 rows.append([robject(factory.row(plan.select_slot.kind, value))])
                 continue
             row: list[Any] = []
-            for fn, (sort, target) in plan.columns:
+            for (fn, (sort, target)), made in zip(plan.columns, cells, strict=True):
                 value = fn(unit, run)
                 if value is None:
                     row.append(None)
                 elif sort == "entity":
                     row.append(robject(factory.row(target, value)))
-                elif sort == "scalar":
-                    row.append(target(value))
                 else:
-                    row.append(omero.rtypes.wrap(value))
+                    cell = made.get(value)
+                    if cell is None:
+                        wrap = target if sort == "scalar" else omero.rtypes.wrap
+                        cell = made[value] = wrap(value)
+                    row.append(cell)
             rows.append(row)
         return rows
 

@@ -87,10 +87,18 @@ _ID = _scalar(rlong, "id")
 _OWNED: dict[str, Prop] = {
     "id": _ID,
     "version": _constant(rint, 0),
-    "details.owner": Prop(REF, "Experimenter", lambda c, v: c.user(v.owner_id)),
-    "details.group": Prop(REF, "ExperimenterGroup", lambda c, v: c.group(v.group_id)),
-    "details.creationEvent": Prop(REF, "Event", lambda _c, v: v.event_id),
-    "details.updateEvent": Prop(REF, "Event", lambda _c, v: v.event_id),
+    "details.owner": Prop(
+        REF, "Experimenter", lambda c, v: c.user(v.owner_id), field="owner_id"
+    ),
+    "details.group": Prop(
+        REF, "ExperimenterGroup", lambda c, v: c.group(v.group_id), field="group_id"
+    ),
+    "details.creationEvent": Prop(
+        REF, "Event", lambda _c, v: v.event_id, field="event_id"
+    ),
+    "details.updateEvent": Prop(
+        REF, "Event", lambda _c, v: v.event_id, field="event_id"
+    ),
     "details.externalInfo": _nothing("ExternalInfo"),
 }
 
@@ -207,8 +215,15 @@ SCHEMA: dict[str, dict[str, Prop]] = {
     "GroupExperimenterMap": {
         "id": _ID,
         "owner": _scalar(rbool, "owner"),
-        "parent": Prop(REF, "ExperimenterGroup", lambda c, v: c.group(v.parent_id)),
-        "child": Prop(REF, "Experimenter", lambda c, v: c.user(v.child_id)),
+        "parent": Prop(
+            REF,
+            "ExperimenterGroup",
+            lambda c, v: c.group(v.parent_id),
+            field="parent_id",
+        ),
+        "child": Prop(
+            REF, "Experimenter", lambda c, v: c.user(v.child_id), field="child_id"
+        ),
     },
     "Event": {
         "id": Prop(SCALAR, rlong, lambda _c, v: v),
