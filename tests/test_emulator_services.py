@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import Ice
 import omero
 import omero.model
 import omero.sys
@@ -99,3 +100,30 @@ def test_enumeration_of_admin_privileges(gateway) -> None:
     assert {"Sudo", "ReadSession", "ModifyUser"} <= values
     with pytest.raises(omero.ApiUsageException):
         types.allEnumerations("omero.model.NoSuchThing")
+
+
+def test_destroyed_service_factory_no_longer_exists(emulator) -> None:
+    """After ServiceFactory.destroy() its proxies raise ObjectNotExistException."""
+    client = omero.client(host=emulator.host, port=emulator.port)
+    try:
+        factory = client.createSession("bob", "bob-pw")
+        admin = factory.getAdminService()
+        factory.detachOnDestroy()
+        factory.destroy()
+
+        with pytest.raises(Ice.ObjectNotExistException):
+            factory.keepAlive(None)
+        with pytest.raises(Ice.ObjectNotExistException):
+            admin.getEventContext()
+        assert len(emulator.session_keys("bob")) == 1
+    finally:
+        client.__del__()
+
+
+def test_service_proxies_belong_to_their_session(gateway) -> None:
+    """Two logins get different service identities, each with its own user."""
+    alice = gateway("alice", "alice-pw").c.sf.getAdminService()
+    bob = gateway("bob", "bob-pw").c.sf.getAdminService()
+    assert alice.ice_getIdentity() != bob.ice_getIdentity()
+    assert alice.getEventContext().userName == "alice"
+    assert bob.getEventContext().userName == "bob"
