@@ -26,7 +26,8 @@ from omero.rtypes import rbool, rint, rstring, rtime
 from aiomero.testing.store import Entity, Link, Record, Well, WellSample
 
 if TYPE_CHECKING:
-    from aiomero.testing.catalog import Caller, Catalog, Group, User
+    from aiomero.testing.directory import Directory
+    from aiomero.testing.people import Caller, Group, User
 
 __all__ = [
     "EPOCH_MS",
@@ -99,7 +100,7 @@ class PixelsType(Record):
 
 
 def permissions_for(
-    catalog: Catalog, caller: Caller, group: Group, owner_id: int
+    catalog: Directory, caller: Caller, group: Group, owner_id: int
 ) -> Any:
     """Return the PermissionsI a server sends on a row owned by ``owner_id``.
 
@@ -128,7 +129,7 @@ def permissions_for(
 class ModelFactory:
     """Build the model objects of one call's result, one object per row."""
 
-    def __init__(self, catalog: Catalog, caller: Caller) -> None:
+    def __init__(self, catalog: Directory, caller: Caller) -> None:
         self._catalog = catalog
         self._caller = caller
         self._objects: dict[tuple[str, int], Any] = {}
