@@ -1,4 +1,14 @@
-"""An OMERO server emulator for tests: aiomero's and yours."""
+"""An OMERO server emulator for tests: aiomero's and yours.
+
+:class:`Emulator` serves OMERO's wire protocol from a :class:`Catalog`, so
+the unmodified ``BlitzGateway`` connects to it as to a real server; its
+``faults`` inject latency, stalls, failures, refused and dropped connections
+and expired sessions, and its ``counters`` tell what clients did.
+:class:`EmulatorProcess` runs it as a child process, :func:`serve` is the
+command line (``python -m aiomero.testing``), and the pytest plugin
+(:mod:`aiomero.testing.pytest_plugin`) provides fixtures. The guide is
+``docs/testing.md``.
+"""
 
 from __future__ import annotations
 
