@@ -210,12 +210,12 @@ class TestSessionLifetime:
 
     def test_idle_session_times_out(self, omero_emulator_factory) -> None:
         """A session unused for longer than the idle timeout ends."""
-        emulator: Emulator = omero_emulator_factory(idle_timeout=0.4)
+        emulator: Emulator = omero_emulator_factory(idle_timeout=1.0)
         conn = emulator.gateway()
         assert conn.connect()
         try:
             admin = admin_of(conn)
-            time.sleep(0.6)
+            time.sleep(1.3)
             with pytest.raises(omero.SessionTimeoutException):
                 admin.getEventContext()
         finally:
@@ -223,12 +223,12 @@ class TestSessionLifetime:
 
     def test_keep_alive_refreshes_the_idle_time(self, omero_emulator_factory):
         """Calling keepAlive more often than the idle timeout keeps it open."""
-        emulator: Emulator = omero_emulator_factory(idle_timeout=0.4)
+        emulator: Emulator = omero_emulator_factory(idle_timeout=1.0)
         conn = emulator.gateway()
         assert conn.connect()
         try:
-            for _ in range(6):
-                time.sleep(0.15)
+            for _ in range(8):
+                time.sleep(0.2)
                 assert conn.keepAlive() is True
             assert admin_of(conn).getEventContext().userName == "root"
         finally:
