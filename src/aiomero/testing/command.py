@@ -70,10 +70,10 @@ def build_catalog(name: str, scale: float) -> Catalog:
     if name == "default":
         return default_catalog()
     if name == "idr":
-        # Imported on demand: building the IDR-shaped catalog is the costly part.
-        idr = importlib.import_module("aiomero.testing.idr")
-        catalog = idr.idr_catalog(scale)
-        return catalog
+        # Imported on demand: only this catalog needs the IDR's study table.
+        from aiomero.testing.idr import idr_catalog
+
+        return idr_catalog(scale)
     module, _, function = name.partition(":")
     if not module or not function:
         raise ValueError(f"unknown catalog {name!r}")
