@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import psutil
@@ -72,3 +73,36 @@ def test_stop_ends_the_child() -> None:
     process.stop()
     assert not process.running
     assert not psutil.pid_exists(pid)
+
+
+def test_child_serves_a_catalog_named_by_module_and_function(tmp_path) -> None:
+    """--catalog module:function serves the Catalog that function builds."""
+    (tmp_path / "my_catalogs.py").write_text(
+        "from aiomero.testing import Catalog\n"
+        "def tiny():\n"
+        "    catalog = Catalog()\n"
+        "    catalog.add_group('lab')\n"
+        "    catalog.add_user('zed', 'zed-pw', groups=['lab'])\n"
+        "    return catalog\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    with EmulatorProcess(port=0, catalog="my_catalogs:tiny", env=env) as process:
+        conn = process.gateway("zed", "zed-pw")
+        assert conn.connect()
+        try:
+            assert conn.getEventContext().groupName == "lab"
+        finally:
+            conn.close()
+
+
+def test_child_serves_the_idr_catalog() -> None:
+    """--catalog idr serves the IDR-shaped catalog's users and data."""
+    with EmulatorProcess(port=0, catalog="idr", scale=0.001) as process:
+        assert "idr-" in process.output
+        conn = process.gateway()
+        assert conn.connect()
+        try:
+            conn.SERVICE_OPTS.setOmeroGroup("-1")
+            assert list(conn.getObjects("Screen")) or list(conn.getObjects("Project"))
+        finally:
+            conn.close()
