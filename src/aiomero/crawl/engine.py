@@ -21,12 +21,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import logging
 import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any
 
-from .._logging import get_logger
+import structlog
+
+from .._logging import _render
 from ..errors import (
     AiomeroError,
     AuthenticationError,
@@ -53,12 +56,30 @@ from .queries import (
 from .records import KINDS, record_line, well_label
 
 __all__ = [
+    "LOGGER_NAME",
     "CrawlOptions",
     "CrawlStats",
     "CrawlSummary",
     "Crawler",
     "UnknownGroupError",
 ]
+
+#: The logger of crawl events, a child of aiomero's, so that an application
+#: can hear a crawl's progress without every session's.
+LOGGER_NAME = "aiomero.crawl"
+
+_plain = structlog.wrap_logger(
+    logging.getLogger(LOGGER_NAME),
+    wrapper_class=structlog.stdlib.BoundLogger,
+    processors=[structlog.stdlib.filter_by_level, _render],
+)
+
+
+def _get_logger() -> Any:
+    if structlog.is_configured():
+        return structlog.get_logger(LOGGER_NAME)
+    return _plain
+
 
 # Errors after which no further query can succeed: the crawl stops.
 _FATAL = (AuthenticationError, ServerUnreachableError, GatewayClosedError)
@@ -273,7 +294,7 @@ class Crawler:
         self.options = options or CrawlOptions()
         self.output = output
         self.stats = CrawlStats(previous=dict(output.previous_counts))
-        self._log = logger if logger is not None else get_logger()
+        self._log = logger if logger is not None else _get_logger()
         self._fetch = Fetcher(
             pool,
             concurrency=self.options.concurrency,
