@@ -73,7 +73,12 @@ class Session:
 
 @dataclass(eq=False)
 class Handle:
-    """One client's ServiceFactory on a session."""
+    """One client's ServiceFactory on a session.
+
+    ``callback`` is the client's callback proxy (kept, never called);
+    ``connection`` names the client connection that opened the handle when
+    the emulator is the router, and is None behind ``glacier2router``.
+    """
 
     id: str
     session: Session
