@@ -96,10 +96,13 @@ class _Memberships(Derived):
         return [Segment(catalog.memberships)]
 
     def referrers(self, catalog: Catalog, field: str, target_id: int) -> list[Segment]:
+        # in the order of the other end, as links are
         if field == "parent":
-            return [Segment(catalog.memberships_of_group(target_id))]
+            rows = catalog.memberships_of_group(target_id)
+            return [Segment(sorted(rows, key=lambda m: m.child_id))]
         if field == "child":
-            return [Segment(catalog.memberships_of_user(target_id))]
+            rows = catalog.memberships_of_user(target_id)
+            return [Segment(sorted(rows, key=lambda m: m.parent_id))]
         raise KeyError(field)
 
 

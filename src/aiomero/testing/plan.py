@@ -272,6 +272,8 @@ class Scope:
             props.append((name, prop))
             if prop.sort == REF:
                 kind = prop.target if prop.target in SCHEMA else None
+            elif rest and prop.sort == COLL:
+                raise PlanError(f"collection {name!r} must be joined (in {path})")
             elif rest:
                 raise PlanError(f"cannot go past {kind}.{name} (in {path})")
         return slot, local, props

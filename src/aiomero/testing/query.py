@@ -360,7 +360,7 @@ class QueryEngine:
         found = self.find_all(text, params, caller)
         if len(found) > 1:
             raise omero.ApiUsageException(
-                message=f"query returned {len(found)} rows where one was expected"
+                message=f"query returned more than one row ({len(found)})"
             )
         return found[0] if found else None
 
