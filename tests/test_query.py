@@ -382,6 +382,38 @@ class TestGatewayQueries:
         )
         assert counts == {1: 1, 2: 1}
 
+    @pytest.mark.parametrize(
+        ("root_type", "ids", "expected"),
+        [
+            ("Image", [6], ["ro-both.tif"]),
+            ("Dataset", [3, 4], ["ro-1.tif", "ro-2.tif", "ro-both.tif", "ro-3.tif"]),
+            ("Project", [6], ["rw-1.tif", "rw-2.tif"]),
+            ("Well", [5], ["rw-plate-A1-0.tif", "rw-plate-A1-1.tif"]),
+            ("Plate", [3], []),
+            ("Screen", [1], [f"ro-plate-{w}.tif" for w in ("A1", "A2", "B1", "B2")]),
+        ],
+    )
+    def test_get_images_under_containers(self, catalog, root_type, ids, expected):
+        """IContainer.getImages walks down to images and loads their pixels."""
+        found = catalog.get_images(root_type, ids, None, who(catalog))
+        assert names(found) == expected
+        assert all(image.isPixelsLoaded() for image in found)
+
+    def test_annotations_exist_but_are_empty(self, catalog) -> None:
+        """Queries on annotation links or acquisitions find nothing."""
+        query = (
+            "select l from ProjectAnnotationLink as l join fetch l.details.owner "
+            "join fetch l.child as ann left outer join fetch ann.file "
+            "join fetch l.parent as parent where parent.id in (:pids) and ann.ns = :ns"
+        )
+        params = params_with(pids=[3], ns="openmicroscopy.org/x")
+        assert catalog.find_all_by_query(query, params, who(catalog)) == []
+        query = (
+            "select pa from PlateAcquisition as pa "
+            "join fetch pa.plate as p where p.id=:pid"
+        )
+        assert catalog.find_all_by_query(query, params_with(pid=1), who(catalog)) == []
+
 
 class TestObjects:
     def test_details_are_loaded(self, catalog) -> None:

@@ -346,6 +346,17 @@ class Catalog(Directory):
             type_name, property, ids, options, caller
         )
 
+    def get_images(
+        self, root_type: str, ids: list[int], options: Any, caller: Caller
+    ) -> list[Any]:
+        """Answer IContainer.getImages: the images in or under the containers
+        ``ids`` of ``root_type`` (Image, Dataset, Project, Well, Plate or
+        Screen), each with its pixels and pixels type loaded.
+
+        Raises omero.ApiUsageException for another type.
+        """
+        return self.engine.images(root_type, ids, caller)  # type: ignore[no-any-return]
+
     def visible_count(self, class_name: str, caller: Caller) -> int:
         """Return how many rows of ``class_name`` the caller can see."""
         return self.engine.visible_count(class_name, caller)  # type: ignore[no-any-return]

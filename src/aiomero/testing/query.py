@@ -408,12 +408,28 @@ class QueryEngine:
             rows.append(row)
         return rows
 
+    def images(self, root_type: str, ids: list[int], caller: Caller) -> list[Any]:
+        """Answer IContainer.getImages: images under ``ids`` of ``root_type``,
+        with their pixels loaded."""
+        kind = kind_of(root_type)
+        while kind in _DOWNWARDS:
+            query, kind = _DOWNWARDS[kind]
+            ids = [row[0].val for row in self.projection(query, _ids(ids), caller)]
+        joins = _IMAGES_UNDER.get(kind or "")
+        if joins is None:
+            raise omero.ApiUsageException(message=f"no images under {root_type!r}")
+        query = (
+            "select obj from Image obj left outer join fetch obj.pixels as pixels "
+            f"left outer join fetch pixels.pixelsType {joins} in (:ids)"
+        )
+        return self.find_all(query, _ids(ids), caller)
+
     def collection_count(
         self, type_name: str, prop: str, ids: list[int], options: Any, caller: Caller
     ) -> dict[int, int]:
         """Answer IContainer.getCollectionCount: visible elements per id."""
         kind = kind_of(type_name)
-        found = None if kind is None else SCHEMA[kind].get(prop)
+        found = SCHEMA.get(kind or "", {}).get(prop)
         if found is None or found.sort != COLL or found.via is None or kind is None:
             raise omero.ApiUsageException(message=f"cannot count {type_name}.{prop}")
         run = Run(self.catalog, caller)
@@ -435,9 +451,35 @@ class QueryEngine:
         if kind is None:
             raise omero.ApiUsageException(message=f"unknown class {class_name!r}")
         run = Run(self.catalog, caller)
-        if "details.group" not in SCHEMA[kind]:
+        if "details.group" not in SCHEMA.get(kind, {}):
             return sum(len(s.rows) for s in self.catalog.segments(kind))
         return sum(_visible_in(run, s) for s in self.catalog.segments(kind))
+
+
+# how getImages walks down from a container to datasets or wells
+_DOWNWARDS = {
+    "Project": (
+        "select l.child.id from ProjectDatasetLink l where l.parent.id in (:ids)",
+        "Dataset",
+    ),
+    "Screen": (
+        "select l.child.id from ScreenPlateLink l where l.parent.id in (:ids)",
+        "Plate",
+    ),
+    "Plate": ("select w.id from Well w where w.plate.id in (:ids)", "Well"),
+}
+
+_IMAGES_UNDER = {
+    "Image": "where obj.id",
+    "Dataset": "join obj.datasetLinks as l where l.parent.id",
+    "Well": "join obj.wellSamples as ws where ws.well.id",
+}
+
+
+def _ids(ids: list[int]) -> Any:
+    params = omero.sys.ParametersI()
+    params.addIds(ids)
+    return params
 
 
 def _visible_in(run: Run, segment: Segment) -> int:

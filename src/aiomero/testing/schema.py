@@ -26,7 +26,7 @@ from aiomero.testing.store import LINK_KINDS
 if TYPE_CHECKING:
     from aiomero.testing.catalog import Catalog
 
-__all__ = ["OWNED_KINDS", "SCHEMA", "Prop", "kind_of"]
+__all__ = ["EMPTY_KINDS", "OWNED_KINDS", "SCHEMA", "Prop", "is_empty_kind", "kind_of"]
 
 SCALAR, REF, COLL = "scalar", "ref", "coll"
 
@@ -275,9 +275,27 @@ def _pixels_of(catalog: Catalog, image_id: int) -> Pixels | None:
     return None if image is None else Pixels(image)
 
 
+#: Kinds of which the emulator holds no rows: queries on them find nothing,
+#: whatever properties they name (annotations and their links included).
+EMPTY_KINDS = frozenset(
+    {
+        *("PlateAcquisition", "Roi", "Shape", "Fileset", "FilesetEntry"),
+        *("OriginalFile", "Thumbnail", "PlaneInfo", "RenderingDef", "Folder"),
+        *("FolderImageLink", "Instrument", "Objective", "ObjectiveSettings"),
+        *("LightSource", "Laser", "Detector", "DetectorSettings", "Filter"),
+        *("Dichroic", "ExternalInfo", "Experiment", "StageLabel"),
+    }
+)
+
+
+def is_empty_kind(name: str) -> bool:
+    """Tell whether ``name`` is a kind the emulator has no rows of."""
+    return name in EMPTY_KINDS or name.endswith(("Annotation", "AnnotationLink"))
+
+
 def kind_of(name: str) -> str | None:
     """Return the kind for an HQL entity name, qualified or not, or None."""
     short = name.rsplit(".", 1)[-1]
-    if short.endswith("I") and short[:-1] in SCHEMA:
+    if short.endswith("I") and (short[:-1] in SCHEMA or is_empty_kind(short[:-1])):
         short = short[:-1]
-    return short if short in SCHEMA else None
+    return short if short in SCHEMA or is_empty_kind(short) else None
