@@ -144,8 +144,9 @@ class TestStreamOutput:
         output = StreamOutput(stream)
         output.commit([("Project", 1)], body("a", "b"), {"Project": 2})
         output.commit([("Project", 2)], body("c"), {"Project": 1})
+        assert not output.complete
         output.finish()
 
         assert stream.getvalue() == b"a\nb\nc\n"
         assert output.done == frozenset()
-        assert not output.complete
+        assert output.complete

@@ -85,6 +85,7 @@ class StreamOutput:
 
     def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
+        self._complete = False
 
     @property
     def done(self) -> frozenset[ContainerKey]:
@@ -96,7 +97,8 @@ class StreamOutput:
 
     @property
     def complete(self) -> bool:
-        return False
+        """Whether this run wrote the whole crawl."""
+        return self._complete
 
     def commit(
         self,
@@ -110,6 +112,7 @@ class StreamOutput:
 
     def finish(self) -> None:
         self._stream.flush()
+        self._complete = True
 
     def close(self) -> None:
         # A closed reader (a pipe into `head`) must not turn into a traceback.
