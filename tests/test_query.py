@@ -17,6 +17,7 @@ from omero.gateway import BlitzGateway
 from omero.rtypes import rlist, rlong, rstring, unwrap
 from omero.sys import Filter, Parameters, ParametersI
 
+from aiomero.testing import query as query_module
 from aiomero.testing.catalog import ROOT_ID, Caller, Catalog, default_catalog
 from aiomero.testing.idr import idr_catalog
 
@@ -592,6 +593,25 @@ class TestErrors:
         """findAllByQuery with columns asks for projection instead."""
         with pytest.raises(omero.ApiUsageException, match="one entity"):
             catalog.find_all_by_query("select p.id from Project p", None, who(catalog))
+
+    def test_sorting_too_many_rows_is_refused(self, catalog, monkeypatch) -> None:
+        """An ordering that needs more rows sorted than allowed is an error."""
+        monkeypatch.setattr(query_module, "SORT_LIMIT", 3)
+        with pytest.raises(omero.ApiUsageException, match="sorts at most 3"):
+            catalog.find_all_by_query(
+                "select i from Image i order by i.name", None, who(catalog)
+            )
+        found = catalog.find_all_by_query(
+            "select i from Image i order by i.id", None, who(catalog)
+        )
+        assert len(found) == 20
+
+    def test_find_by_query_stops_at_the_second_row(self, small_idr) -> None:
+        """findByQuery over millions of rows fails fast instead of loading them."""
+        with pytest.raises(omero.ApiUsageException, match="more than one"):
+            small_idr.find_by_query(
+                "select i from Image i", None, Caller(small_idr.user(ROOT_ID), -1)
+            )
 
     def test_unknown_collection_count(self, catalog) -> None:
         """getCollectionCount of a non-collection raises ApiUsageException."""

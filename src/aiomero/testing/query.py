@@ -17,6 +17,12 @@ group asked (-1: everything). Experimenters and groups are visible to all.
 
 Only ``offset`` and ``limit`` of ``Parameters.theFilter`` are applied, as
 the server does for HQL queries; owner filters belong in the query.
+
+Known limits: no ``group by``, ``having``, arithmetic, ``case`` or joins
+of several entities in ``from``; orderings the access path does not give
+sort at most :data:`SORT_LIMIT` rows; a condition other than on an id or a
+parent id scans the rows of the entity (in a bounded memory, but one row at
+a time).
 """
 
 from __future__ import annotations
@@ -41,9 +47,14 @@ from aiomero.testing.store import Segment
 if TYPE_CHECKING:
     from aiomero.testing.catalog import Caller, Catalog
 
-__all__ = ["QueryEngine", "Run"]
+__all__ = ["SORT_LIMIT", "QueryEngine", "Run"]
 
 _PLAN_CACHE_SIZE = 512
+
+#: The most rows a query may need sorted: orderings the access path does not
+#: give (see :func:`~aiomero.testing.results.order_is_natural`) collect every
+#: matching row first.
+SORT_LIMIT = 1_000_000
 
 
 class Run:
@@ -238,7 +249,14 @@ class Run:
         """Yield the plan's results in order: ``(value, bindings)`` for an
         entity select, a binding otherwise; start ``offset`` results in."""
         if plan.order and not order_is_natural(plan, self, outer):
-            collected = list(self._units(plan, outer, 0))
+            collected = []
+            for unit in self._units(plan, outer, 0):
+                collected.append(unit)
+                if len(collected) > SORT_LIMIT:
+                    raise omero.ApiUsageException(
+                        message=f"the emulator sorts at most {SORT_LIMIT} rows; "
+                        "order by id (or name), or ask for fewer rows"
+                    )
             for fn, descending in reversed(plan.order):
                 collected.sort(key=self._sort_key(fn), reverse=descending)
             yield from collected[offset:]
@@ -343,8 +361,13 @@ class QueryEngine:
             self._plans[text] = plan
         return plan
 
-    def find_all(self, text: str, params: Any, caller: Caller) -> list[Any]:
-        """Answer findAllByQuery: the loaded objects the query selects."""
+    def find_all(
+        self, text: str, params: Any, caller: Caller, at_most: int | None = None
+    ) -> list[Any]:
+        """Answer findAllByQuery: the loaded objects the query selects.
+
+        ``at_most`` caps the rows when the parameters set no limit.
+        """
         plan = self.plan(text)
         if plan.select_slot is None:
             raise omero.ApiUsageException(
@@ -352,15 +375,15 @@ class QueryEngine:
             )
         values, offset, limit = _parameters(params)
         run = Run(self.catalog, caller, values)
-        units = _page(run.units(plan, [], offset), limit)
+        units = _page(run.units(plan, [], offset), at_most if limit is None else limit)
         return build_objects(plan, units, ModelFactory(self.catalog, caller), run)
 
     def find_one(self, text: str, params: Any, caller: Caller) -> Any:
         """Answer findByQuery: the one object selected, or None."""
-        found = self.find_all(text, params, caller)
+        found = self.find_all(text, params, caller, at_most=2)
         if len(found) > 1:
             raise omero.ApiUsageException(
-                message=f"query returned more than one row ({len(found)})"
+                message="query returned more than one row where one was expected"
             )
         return found[0] if found else None
 
