@@ -416,6 +416,58 @@ class TestGatewayQueries:
         assert catalog.find_all_by_query(query, params_with(pid=1), who(catalog)) == []
 
 
+class TestHql:
+    @pytest.mark.parametrize(
+        ("query", "expected"),
+        [
+            (
+                "select distinct d from Dataset d join d.imageLinks l "
+                "where l.child.id in (6, 7)",
+                ["ro-ds-1", "ro-ds-2"],
+            ),
+            (
+                "select i from Image i where i.id in "
+                "(select l.child.id from DatasetImageLink l where l.parent.id = 4)",
+                ["ro-both.tif", "ro-3.tif"],
+            ),
+            (
+                "select i from Image i where i in "
+                "(select l.child from DatasetImageLink l where l.parent.id = 4)",
+                ["ro-both.tif", "ro-3.tif"],
+            ),
+            (
+                "select p from Project p where p.id not in "
+                "(select l.parent.id from ProjectDatasetLink l where l.child.id < 8) "
+                "or upper(p.name) like 'ALICE%'",
+                ["alice-private", "alice-shared", "dave-rw"],
+            ),
+            (
+                "select p from Project p where not (p.id >= 2 and p.id <> 6) "
+                "and p.description is not null order by p.id desc",
+                ["dave-rw", "alice-private"],
+            ),
+            (
+                "select w from Well w left outer join w.wellSamples ws "
+                "where ws.id is null",
+                [None],
+            ),
+        ],
+    )
+    def test_conditions(self, catalog, query, expected) -> None:
+        """Subqueries, negations, null tests, like and orderings."""
+        found = catalog.find_all_by_query(query, None, who(catalog))
+        assert [getattr(o, "name", None) and o.name.val for o in found] == expected
+
+    def test_count_star_and_sum(self, catalog) -> None:
+        """count(*) counts rows, sum adds values, min and max pick them."""
+        rows = catalog.projection(
+            "select count(*), sum(w.row), min(w.column), max(w.id) from Well w",
+            None,
+            who(catalog),
+        )
+        assert cells(rows) == [[7, 2, 0, 7]]
+
+
 class TestObjects:
     def test_details_are_loaded(self, catalog) -> None:
         """Owner, group, permissions and creation event come filled in."""

@@ -26,6 +26,7 @@ from aiomero.testing.plan import (
     Plan,
     PlanError,
     Scope,
+    Slot,
     can_find_referrers,
 )
 from aiomero.testing.schema import COLL, REF, SCHEMA
@@ -69,10 +70,11 @@ def compile_query(
     columns: list[tuple[Fn, Any]] = []
     aggregates: list[Aggregate] = []
     items = query.select
+    alias = _single_alias(scope, items)
     if items is None:
         select_slot = scope.root
-    elif len(items) == 1 and _is_alias(scope, items[0]) and not query.distinct:
-        select_slot = scope.lookup(items[0].parts[0])[0]  # type: ignore[union-attr,index]
+    elif alias is not None:
+        select_slot = alias
     elif any(isinstance(i, hql.Func) and i.name in _AGGREGATES for i in items):
         aggregates = [compiler.aggregate(item) for item in items]
     else:
@@ -90,7 +92,8 @@ def compile_query(
         select_slot=select_slot,
         columns=columns,
         aggregates=aggregates,
-        distinct=query.distinct,
+        # entity results are distinct rows already
+        distinct=query.distinct and select_slot is None,
         order=order,
         order_keys=keys,
         fetches=fetches,
@@ -99,12 +102,15 @@ def compile_query(
     return plan
 
 
-def _is_alias(scope: Scope, item: Any) -> bool:
-    return (
-        isinstance(item, hql.Path)
-        and len(item.parts) == 1
-        and scope.lookup(item.parts[0]) is not None
-    )
+def _single_alias(scope: Scope, items: tuple[Any, ...] | None) -> Slot | None:
+    """The slot of a select list that is one alias, such as ``select obj``."""
+    if not items or len(items) != 1:
+        return None
+    item = items[0]
+    if not isinstance(item, hql.Path) or len(item.parts) != 1:
+        return None
+    found = scope.lookup(item.parts[0])
+    return None if found is None else found[0]
 
 
 def _as_key(fn: Fn, kind_type: Any) -> Fn:
@@ -333,7 +339,7 @@ class _Compiler:
         negated = expr.negated
         if isinstance(expr.items, hql.Query):
             sub = compile_query(self.catalog, expr.items, self.scope, self.scope.layout)
-            if len(sub.columns) != 1:
+            if sub.select_slot is None and len(sub.columns) != 1:
                 raise PlanError("a subquery after 'in' must select one column")
 
             def in_subquery(b: list[Any], r: Run) -> bool | None:

@@ -310,7 +310,9 @@ class Run:
         return next(self.matches(plan, outer), None) is not None
 
     def column(self, plan: Plan, outer: list[Any]) -> frozenset[Any]:
-        """Return the values of subquery ``plan``'s one column."""
+        """Return the values (ids for entities) of subquery ``plan``'s column."""
+        if plan.select_slot is not None:
+            return frozenset(_identity(value) for value, _b in self.units(plan, outer))
         fn = plan.columns[0][0]
         return frozenset(_identity(fn(b, self)) for b in self.units(plan, outer))
 

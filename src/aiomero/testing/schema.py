@@ -284,6 +284,7 @@ EMPTY_KINDS = frozenset(
         *("FolderImageLink", "Instrument", "Objective", "ObjectiveSettings"),
         *("LightSource", "Laser", "Detector", "DetectorSettings", "Filter"),
         *("Dichroic", "ExternalInfo", "Experiment", "StageLabel"),
+        *("PixelsOriginalFileMap",),
     }
 )
 
