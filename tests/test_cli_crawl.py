@@ -1,0 +1,163 @@
+"""``aiomero crawl`` as a process: interrupted, killed, resumed, sharded."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aiomero.cli import EXIT_INTERRUPTED, EXIT_USAGE
+from aiomero.testing import Emulator
+from aiomero.testing.idr import idr_catalog
+from cli_run import aiomero, server_args, start
+from crawl_expect import expected, parse
+
+ROOT = {"OMERO_PASSWORD": "omero"}
+# Small units, few at a time, on a slow server: a crawl of many steps.
+SLOW = ["--concurrency", "2", "--batch-size", "1", "--progress", "none"]
+
+
+@pytest.fixture
+def idr_emulator(omero_emulator_factory: Callable[..., Emulator]) -> Emulator:
+    """An IDR-shaped emulator of 217 top-level containers, 10 ms a reply."""
+    return omero_emulator_factory(catalog=idr_catalog(0.001), latency=0.01)
+
+
+def wait_for_commits(checkpoint: Path, count: int, process: Any) -> None:
+    """Wait until the crawl has committed ``count`` units."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if checkpoint.exists():
+            lines = checkpoint.read_bytes().count(b"\n")
+            if lines > count:
+                return
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.02)
+    raise AssertionError("the crawl committed nothing in time")
+
+
+def crawl_to(emulator: Emulator, output: Path, *extra: str) -> str:
+    done = aiomero("crawl", *server_args(emulator), "-o", str(output), *extra, env=ROOT)
+    assert done.returncode == 0, done.stderr
+    return done.stderr
+
+
+class TestInterrupt:
+    def test_ctrl_c_exits_130_and_closes_sessions_and_a_rerun_completes_exactly(
+        self, idr_emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """SIGINT mid-crawl: exit 130 within seconds, sessions closed, the
+        output holds whole units only; the same command then finishes the
+        crawl with every record once."""
+        output = tmp_path / "crawl.jsonl"
+        checkpoint = Path(f"{output}.checkpoint")
+        process = start(
+            "crawl", *server_args(idr_emulator), "-o", str(output), *SLOW, env=ROOT
+        )
+        wait_for_commits(checkpoint, 10, process)
+
+        process.send_signal(signal.SIGINT)
+        stopped = time.monotonic()
+        _, stderr = process.communicate(timeout=30)
+        took = time.monotonic() - stopped
+
+        assert process.returncode == EXIT_INTERRUPTED, stderr
+        assert took < 10, took
+        assert "Traceback" not in stderr
+        assert "run the same command again to resume" in stderr
+        assert idr_emulator.session_keys() == []
+        want = expected(idr_emulator.catalog, "root")
+        partial = parse(output.read_bytes().splitlines())
+        assert 0 < sum(partial.values()) < sum(want.values())
+        assert partial < want
+
+        stderr = crawl_to(idr_emulator, output, *SLOW)
+
+        assert "resuming" in stderr
+        assert parse(output.read_bytes().splitlines()) == want
+
+    def test_a_killed_crawl_resumes_without_losing_or_repeating_records(
+        self, idr_emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """SIGKILL (no chance to clean up, maybe mid-write): the rerun cuts
+        the output back to its last checkpoint and completes it exactly."""
+        output = tmp_path / "crawl.jsonl"
+        checkpoint = Path(f"{output}.checkpoint")
+        process = start(
+            "crawl", *server_args(idr_emulator), "-o", str(output), *SLOW, env=ROOT
+        )
+        wait_for_commits(checkpoint, 10, process)
+        process.kill()
+        process.communicate(timeout=30)
+
+        crawl_to(idr_emulator, output, *SLOW)
+
+        want = expected(idr_emulator.catalog, "root")
+        assert parse(output.read_bytes().splitlines()) == want
+
+
+class TestShards:
+    def test_two_shard_processes_make_the_whole_crawl(
+        self, omero_emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """--shard 1/2 and 2/2 write disjoint top levels whose union is all."""
+        parts = []
+        for k in (1, 2):
+            output = tmp_path / f"part-{k}.jsonl"
+            crawl_to(omero_emulator, output, "--shard", f"{k}/2")
+            parts.append(parse(output.read_bytes().splitlines()))
+
+        assert parts[0] + parts[1] == expected(omero_emulator.catalog, "root")
+        tops = [{(r[0], r[1]) for r in part if r[3] is None} for part in parts]
+        assert tops[0] and tops[1] and not tops[0] & tops[1]
+
+
+class TestCheckpoints:
+    def test_a_finished_crawl_is_not_redone_unless_fresh(
+        self, omero_emulator: Emulator, tmp_path: Path
+    ) -> None:
+        output = tmp_path / "crawl.jsonl"
+        crawl_to(omero_emulator, output)
+        first = output.read_bytes()
+
+        again = crawl_to(omero_emulator, output)
+        assert "already complete" in again
+        assert output.read_bytes() == first
+
+        fresh = crawl_to(omero_emulator, output, "--fresh")
+        assert "crawl complete" in fresh
+        assert parse(output.read_bytes().splitlines()) == parse(first.splitlines())
+
+    def test_resuming_with_other_options_is_refused(
+        self, omero_emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """A checkpoint of the whole crawl is not continued as a shard."""
+        output = tmp_path / "crawl.jsonl"
+        crawl_to(omero_emulator, output)
+
+        done = aiomero(
+            "crawl",
+            *server_args(omero_emulator),
+            "-o",
+            str(output),
+            "--shard",
+            "1/2",
+            env=ROOT,
+        )
+
+        assert done.returncode == EXIT_USAGE
+        assert "shard" in done.stderr
+        assert "Traceback" not in done.stderr
+
+    def test_without_output_the_records_go_to_standard_output(
+        self, omero_emulator: Emulator
+    ) -> None:
+        done = aiomero("crawl", *server_args(omero_emulator), env=ROOT)
+
+        assert done.returncode == 0, done.stderr
+        found = parse(done.stdout.splitlines())
+        assert found == expected(omero_emulator.catalog, "root")
