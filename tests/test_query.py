@@ -17,7 +17,7 @@ from omero.gateway import BlitzGateway
 from omero.rtypes import rlist, rlong, rstring, unwrap
 from omero.sys import Filter, Parameters, ParametersI
 
-from aiomero.testing import query as query_module
+from aiomero.testing import run as run_module
 from aiomero.testing.catalog import ROOT_ID, Caller, Catalog, default_catalog
 from aiomero.testing.idr import idr_catalog
 
@@ -648,7 +648,7 @@ class TestErrors:
 
     def test_sorting_too_many_rows_is_refused(self, catalog, monkeypatch) -> None:
         """An ordering that needs more rows sorted than allowed is an error."""
-        monkeypatch.setattr(query_module, "SORT_LIMIT", 3)
+        monkeypatch.setattr(run_module, "SORT_LIMIT", 3)
         with pytest.raises(omero.ApiUsageException, match="sorts at most 3"):
             catalog.find_all_by_query(
                 "select i from Image i order by i.name", None, who(catalog)

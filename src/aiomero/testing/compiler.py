@@ -33,7 +33,7 @@ from aiomero.testing.schema import COLL, REF, SCHEMA
 
 if TYPE_CHECKING:
     from aiomero.testing.catalog import Catalog
-    from aiomero.testing.query import Run
+    from aiomero.testing.run import Run
 
 __all__ = ["compile_query"]
 

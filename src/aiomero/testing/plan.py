@@ -27,7 +27,7 @@ from aiomero.testing.store import REFERRER_FIELDS
 
 if TYPE_CHECKING:
     from aiomero.testing.catalog import Catalog
-    from aiomero.testing.query import Run
+    from aiomero.testing.run import Run
 
 __all__ = [
     "UNSET",

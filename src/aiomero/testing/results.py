@@ -19,7 +19,7 @@ from aiomero.testing.store import LINK_KINDS
 if TYPE_CHECKING:
     from aiomero.testing.objects import ModelFactory
     from aiomero.testing.plan import Plan
-    from aiomero.testing.query import Run
+    from aiomero.testing.run import Run
 
 __all__ = ["aggregate_row", "build_objects", "order_is_natural"]
 
