@@ -9,6 +9,12 @@ administrator ``root`` (0, password ``omero``) and ``guest`` (1, password
 ``guest``). Ids are handed out per kind in the order objects are added, so a
 catalog built by the same code always has the same ids.
 
+Users and groups are kept by :class:`~aiomero.testing.directory.Directory`,
+which a catalog extends. Containers and images live in *sources*
+(:mod:`aiomero.testing.store`): the explicit ones above in
+:attr:`Catalog.fixtures`, generated ones such as the IDR-shaped catalog of
+:mod:`aiomero.testing.idr` appended to :attr:`Catalog.sources`.
+
 The catalog also answers the queries a client sends (:meth:`find_all_by_query`
 and friends, see :mod:`aiomero.testing.query`), seen through a
 :class:`Caller`: the user, and the group of the call, decide which rows exist.

@@ -170,7 +170,7 @@ class QueryEngine:
     ) -> dict[int, int]:
         """Answer IContainer.getCollectionCount: visible elements per id."""
         kind = kind_of(type_name)
-        found = SCHEMA.get(kind or "", {}).get(prop)
+        found = SCHEMA.get(kind or "", {}).get(prop.rsplit(".", 1)[-1])
         if found is None or found.sort != COLL or found.via is None or kind is None:
             raise omero.ApiUsageException(message=f"cannot count {type_name}.{prop}")
         run = Run(self.catalog, caller)
