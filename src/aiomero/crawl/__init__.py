@@ -17,7 +17,8 @@ that was interrupted resume where it stopped (:mod:`aiomero.crawl.output`).
 
 from __future__ import annotations
 
-from .engine import Crawler, CrawlOptions, CrawlStats, CrawlSummary, UnknownGroupError
+from .engine import Crawler, UnknownGroupError
+from .options import CrawlOptions, CrawlStats, CrawlSummary
 from .output import (
     CHECKPOINT_SUFFIX,
     CheckpointedOutput,

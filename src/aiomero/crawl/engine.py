@@ -24,7 +24,7 @@ import dataclasses
 import logging
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
 import structlog
@@ -40,6 +40,7 @@ from ..errors import (
     ServerUnreachableError,
     SessionExpiredError,
 )
+from .options import CrawlOptions, CrawlStats, CrawlSummary
 from .output import ContainerKey, CrawlOutput
 from .queries import (
     CHILD_LINKS,
@@ -55,14 +56,7 @@ from .queries import (
 )
 from .records import KINDS, record_line, well_label
 
-__all__ = [
-    "LOGGER_NAME",
-    "CrawlOptions",
-    "CrawlStats",
-    "CrawlSummary",
-    "Crawler",
-    "UnknownGroupError",
-]
+__all__ = ["LOGGER_NAME", "Crawler", "UnknownGroupError"]
 
 #: The logger of crawl events, a child of aiomero's, so that an application
 #: can hear a crawl's progress without every session's.
@@ -94,112 +88,6 @@ _SPOOL_BYTES = 8 * 1024 * 1024
 
 class UnknownGroupError(ValueError):
     """A group given by name that the server does not know."""
-
-
-@dataclasses.dataclass(frozen=True)
-class CrawlOptions:
-    """What to crawl and how hard.
-
-    ``groups`` are group ids or names, or ``(-1,)`` for every group the
-    user can see. ``shard`` ``(k, n)`` keeps the top-level containers whose
-    id is ``k - 1`` modulo ``n``. ``concurrency`` bounds the queries in
-    flight, ``page_size`` the rows per query and ``batch_size`` the
-    top-level containers per unit. ``orphans`` adds the datasets, plates and
-    images in no container. A unit that meets a transient error is tried
-    ``retries`` more times. ``timeout`` bounds each query, in seconds.
-    Invalid values raise ``ValueError``.
-    """
-
-    groups: tuple[int | str, ...] = (-1,)
-    shard: tuple[int, int] = (1, 1)
-    concurrency: int = 8
-    page_size: int = 1000
-    batch_size: int = 10
-    ids_per_query: int = 500
-    orphans: bool = True
-    retries: int = 2
-    timeout: float | None = 300.0
-
-    def __post_init__(self) -> None:
-        k, n = self.shard
-        if not 1 <= k <= n:
-            raise ValueError(f"shard {k}/{n}: need 1 <= K <= N")
-        for name in ("concurrency", "page_size", "batch_size", "ids_per_query"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
-        if self.retries < 0:
-            raise ValueError("retries must not be negative")
-        if not self.groups:
-            raise ValueError("groups must name at least one group, or -1")
-
-    def identity(self) -> dict[str, Any]:
-        """The options that decide what a crawl writes (a resumed crawl must
-        keep them); concurrency and paging only change how fast."""
-        return {
-            "groups": sorted(str(g) for g in self.groups),
-            "shard": f"{self.shard[0]}/{self.shard[1]}",
-            "orphans": self.orphans,
-        }
-
-
-@dataclasses.dataclass
-class CrawlStats:
-    """Live figures of a running crawl, read by progress displays.
-
-    ``produced`` counts records as queries return them (a unit tried twice
-    counts twice); ``committed`` counts records written to the output.
-    """
-
-    started: float = dataclasses.field(default_factory=time.monotonic)
-    produced: collections.Counter[str] = dataclasses.field(
-        default_factory=collections.Counter
-    )
-    committed: collections.Counter[str] = dataclasses.field(
-        default_factory=collections.Counter
-    )
-    previous: dict[str, int] = dataclasses.field(default_factory=dict)
-    units_total: int = 0
-    units_done: int = 0
-    units_failed: int = 0
-    skipped: int = 0
-    round_trips: int = 0
-
-    @property
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
-
-    @property
-    def rate(self) -> float:
-        """Records produced per second so far."""
-        return sum(self.produced.values()) / max(self.elapsed, 1e-9)
-
-
-@dataclasses.dataclass(frozen=True)
-class CrawlSummary:
-    """How a crawl ended.
-
-    ``counts`` are the records this run wrote, per type; ``previous`` those
-    of earlier runs of a resumed crawl. ``errors`` counts the units that
-    failed (their containers are not marked done: running the crawl again
-    retries them). ``complete`` says whether the whole crawl is now written.
-    """
-
-    counts: Mapping[str, int]
-    previous: Mapping[str, int]
-    errors: int
-    elapsed: float
-    round_trips: int
-    skipped: int
-    complete: bool
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    @property
-    def rate(self) -> float:
-        """Records written per second by this run."""
-        return self.total / max(self.elapsed, 1e-9)
 
 
 @dataclasses.dataclass
@@ -468,10 +356,15 @@ class Crawler:
     ) -> list[int]:
         """Add the children of the containers ``ids`` of ``kind``; their ids."""
         child_kind = {"Project": "Dataset", "Dataset": "Image", "Screen": "Plate"}[kind]
-        links = await self._fetch.rows_for(CHILD_LINKS[kind], ids, group=group)
-        for parent_id, *child in links:
-            out.add(child_kind, child, kind, parent_id)
-        return sorted({int(child[1]) for child in links})
+        found: set[int] = set()
+
+        def write(page: list[list[Any]]) -> None:
+            for parent_id, *child in page:
+                out.add(child_kind, child, kind, parent_id)
+                found.add(int(child[0]))
+
+        await self._fetch.rows_for(CHILD_LINKS[kind], ids, group=group, each_page=write)
+        return sorted(found)
 
     async def _first_parent_here(
         self, kind: str, ids: Sequence[int], unit: _Unit
@@ -488,17 +381,19 @@ class Crawler:
     async def _wells(
         self, plates: Sequence[int], group: int | str, out: _UnitRecords
     ) -> None:
-        wells = await self._fetch.rows_for(WELLS, plates, group=group)
-        for plate_id, well_id, row, column, owner_id, group_id in wells:
-            out.add(
-                "Well",
-                (well_id, well_label(row, column), owner_id, group_id),
-                "Plate",
-                plate_id,
-                row=row,
-                column=column,
-            )
-        ids = sorted({int(w[1]) for w in wells})
-        samples = await self._fetch.rows_for(WELL_IMAGES, ids, group=group)
-        for well_id, *image in samples:
-            out.add("Image", image, "Well", well_id)
+        wells: set[int] = set()
+
+        def write_wells(page: list[list[Any]]) -> None:
+            for plate_id, well_id, row, column, owner_id, group_id in page:
+                cells = (well_id, well_label(row, column), owner_id, group_id)
+                out.add("Well", cells, "Plate", plate_id, row=row, column=column)
+                wells.add(int(well_id))
+
+        def write_images(page: list[list[Any]]) -> None:
+            for well_id, *image in page:
+                out.add("Image", image, "Well", well_id)
+
+        await self._fetch.rows_for(WELLS, plates, group=group, each_page=write_wells)
+        await self._fetch.rows_for(
+            WELL_IMAGES, wells, group=group, each_page=write_images
+        )

@@ -14,7 +14,7 @@ emulator.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
 __all__ = [
@@ -27,10 +27,14 @@ __all__ = [
     "WELL_IMAGES",
     "Fetcher",
     "GatewayPool",
+    "PageHandler",
     "gather_all",
 ]
 
 T = TypeVar("T")
+
+#: Called with each page of rows as it arrives.
+PageHandler = Callable[[list[list[Any]]], None]
 
 _OWNED = "{a}.details.owner.id, {a}.details.group.id"
 
@@ -140,12 +144,19 @@ class Fetcher:
         self.round_trips = 0
 
     async def rows(
-        self, hql: str, *, group: int | str, ids: Sequence[int] | None = None
+        self,
+        hql: str,
+        *,
+        group: int | str,
+        ids: Sequence[int] | None = None,
+        each_page: PageHandler | None = None,
     ) -> list[list[Any]]:
         """Every row of ``hql``, a page per round trip.
 
-        Raises what :meth:`AsyncGateway.projection` raises. Cancelling it
-        abandons the page in flight.
+        With ``each_page``, each page is handed to it as it comes and not
+        kept (the result is empty), so a long listing holds one page at a
+        time. Raises what :meth:`AsyncGateway.projection` raises. Cancelling
+        it abandons the page in flight.
         """
         from omero.sys import ParametersI
 
@@ -161,16 +172,25 @@ class Fetcher:
                 page = await gateway.projection(
                     hql, params, group=group, timeout=self._timeout
                 )
-            found += page
+            if each_page is not None:
+                each_page(page)
+            else:
+                found += page
             if len(page) < self.page_size:
                 return found
             offset += self.page_size
 
     async def rows_for(
-        self, hql: str, ids: Iterable[int], *, group: int | str
+        self,
+        hql: str,
+        ids: Iterable[int],
+        *,
+        group: int | str,
+        each_page: PageHandler | None = None,
     ) -> list[list[Any]]:
         """Every row of ``hql`` for the parents ``ids``, asked in batches of
         ``ids_per_query`` that run concurrently; rows come batch by batch.
+        ``each_page`` works as in :meth:`rows`.
 
         The first failure cancels the other batches and is raised.
         """
@@ -180,7 +200,10 @@ class Fetcher:
         step = self.ids_per_query
         batches = [unique[i : i + step] for i in range(0, len(unique), step)]
         pages = await gather_all(
-            [self.rows(hql, group=group, ids=batch) for batch in batches]
+            [
+                self.rows(hql, group=group, ids=batch, each_page=each_page)
+                for batch in batches
+            ]
         )
         return [row for page in pages for row in page]
 
