@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from aiomero.cli import EXIT_INTERRUPTED, EXIT_USAGE
+from aiomero.cli import EXIT_INTERRUPTED, EXIT_UNREACHABLE, EXIT_USAGE
 from aiomero.testing import Emulator
 from aiomero.testing.idr import idr_catalog
 from cli_run import aiomero, server_args, start
@@ -94,6 +94,31 @@ class TestInterrupt:
         process.kill()
         process.communicate(timeout=30)
 
+        crawl_to(idr_emulator, output, *SLOW)
+
+        want = expected(idr_emulator.catalog, "root")
+        assert parse(output.read_bytes().splitlines()) == want
+
+    def test_a_lost_server_stops_the_crawl_and_a_rerun_completes_it(
+        self, idr_emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """The server going away mid-crawl stops it with exit status 4 and
+        one error line; once the server is back, the rerun completes."""
+        output = tmp_path / "crawl.jsonl"
+        checkpoint = Path(f"{output}.checkpoint")
+        process = start(
+            "crawl", *server_args(idr_emulator), "-o", str(output), *SLOW, env=ROOT
+        )
+        wait_for_commits(checkpoint, 5, process)
+
+        idr_emulator.stop()
+        _, stderr = process.communicate(timeout=60)
+
+        assert process.returncode == EXIT_UNREACHABLE, stderr
+        assert "Traceback" not in stderr
+        assert stderr.strip().splitlines()[-1].startswith("Error: ")
+
+        idr_emulator.start()
         crawl_to(idr_emulator, output, *SLOW)
 
         want = expected(idr_emulator.catalog, "root")

@@ -10,6 +10,7 @@ interrupted (SIGINT or SIGTERM).
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Sequence
 
 import click
@@ -66,4 +67,14 @@ cli.add_command(emulator)
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the command line; exits with the status of the command."""
-    cli.main(args=list(argv) if argv is not None else None, prog_name="aiomero")
+    args = list(argv) if argv is not None else None
+    try:
+        status = cli.main(args=args, prog_name="aiomero", standalone_mode=False)
+    except click.exceptions.Abort:
+        # Ctrl-C before the command's own handling began, or at a prompt.
+        click.echo("\ninterrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    sys.exit(status if isinstance(status, int) else 0)

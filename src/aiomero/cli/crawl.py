@@ -243,6 +243,11 @@ def _crawl(target: Target, output: Any, options: Any, opts: dict[str, Any]) -> N
         sys.exit(EXIT_INTERRUPTED)
     except UnknownGroupError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
+    except OSError as exc:
+        # A full disk, or a reader of standard output that went away.
+        if crawlers:
+            _report_interrupted(crawlers[0], output, opts, stopped="stopped")
+        raise CliError(f"cannot write the output: {exc}", EXIT_ERRORS) from None
     except AiomeroError as exc:
         if crawlers:
             _report_interrupted(crawlers[0], output, opts, stopped="stopped")

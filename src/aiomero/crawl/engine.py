@@ -310,8 +310,10 @@ class Crawler:
                 last_try = attempt == self.options.retries
                 if last_try and isinstance(exc, _LOST):
                     raise
-                self._log.warning(
-                    "crawl_unit_retry" if not last_try else "crawl_unit_failed",
+                # A retry is routine; only a unit given up on is a warning.
+                log = self._log.warning if last_try else self._log.info
+                log(
+                    "crawl_unit_failed" if last_try else "crawl_unit_retry",
                     kind=unit.kind,
                     first_id=first[1],
                     containers=len(unit.rows),
