@@ -288,13 +288,18 @@ class TestIdrCatalog:
                 assert link.id in [c.id for c in children.rows]
 
     def test_every_image_has_exactly_one_parent(self) -> None:
-        """Each image is in one dataset or one well, never both."""
+        """Each image is in one dataset or one well, never both, as its
+        segment says."""
         small = idr_catalog(0.002)
         for segment in small.segments("Image"):
             for image in segment.rows:
                 links = small.referrers("DatasetImageLink", "child", image.id)
                 samples = small.referrers("WellSample", "image", image.id)
                 assert len(links) + len(samples) == 1
+                assert segment.referenced == {
+                    ("DatasetImageLink", "child"): bool(links),
+                    ("WellSample", "image"): bool(samples),
+                }
 
     def test_names_sort_like_ids(self, idr) -> None:
         """Within a kind, lower-cased names increase with ids."""

@@ -20,6 +20,7 @@ from aiomero.testing import hql
 from aiomero.testing.plan import (
     Access,
     Aggregate,
+    Conjunct,
     Fn,
     Join,
     Layout,
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from aiomero.testing.catalog import Catalog
     from aiomero.testing.run import Run
 
-__all__ = ["compile_query"]
+__all__ = ["all_of", "compile_query"]
 
 _AGGREGATES = frozenset({"count", "min", "max", "sum", "minindex", "maxindex"})
 
@@ -60,11 +61,16 @@ def compile_query(
     scope = Scope(catalog, query.entity, query.alias, outer, layout)
     compiler = _Compiler(catalog, scope)
     joins = [compiler.join(join) for join in query.joins]
-    where = None if query.where is None else compiler.predicate(query.where)
-    access, residual = compiler.access(query.where, joins)
-    if access.how in ("id", "referrers") and not residual:
-        # the access finds exactly the rows the one condition asks for
-        where = None
+    access = compiler.access(query.where, joins)
+    conjuncts = []
+    for item in _conjuncts(query.where):
+        is_access = item is access.conjunct
+        if is_access and access.how in ("id", "referrers"):
+            # the access finds exactly the rows this condition asks for
+            continue
+        fn = compiler.predicate(item)
+        conjuncts.append(Conjunct(fn, compiler.segment_test(item), is_access))
+    where = all_of([c.fn for c in conjuncts])
 
     select_slot = None
     columns: list[tuple[Fn, Any]] = []
@@ -87,7 +93,7 @@ def compile_query(
         slots=scope.slots,
         joins=joins,
         where=where,
-        residual=residual,
+        conjuncts=conjuncts,
         access=access,
         select_slot=select_slot,
         columns=columns,
@@ -124,6 +130,7 @@ class _Compiler:
     def __init__(self, catalog: Catalog, scope: Scope) -> None:
         self.catalog = catalog
         self.scope = scope
+        self.subplans: dict[int, Plan] = {}
 
     # -- joins -------------------------------------------------------------
 
@@ -156,20 +163,34 @@ class _Compiler:
 
     # -- finding the roots -------------------------------------------------
 
-    def access(self, where: Any, joins: list[Join]) -> tuple[Access, bool]:
-        """Pick the cheapest way to the root rows; say if other filters remain."""
-        conjuncts = list(where.items) if isinstance(where, hql.And) else [where]
-        conjuncts = [c for c in conjuncts if c is not None]
+    def access(self, where: Any, joins: list[Join]) -> Access:
+        """Pick the cheapest way to the root rows."""
         best: Access | None = None
-        for conjunct in conjuncts:
+        for conjunct in _conjuncts(where):
             found = self.access_by(conjunct, joins)
             if found is not None and (
                 best is None or _RANK[found.how] < _RANK[best.how]
             ):
                 best = found
-        if best is None:
-            return Access("scan"), bool(conjuncts)
-        return best, len(conjuncts) > 1
+        return best or Access("scan")
+
+    def segment_test(self, item: Any) -> tuple[str, str, bool] | None:
+        """Recognise ``[not] exists`` of a row pointing at the root.
+
+        Return the pointing kind, its field and whether the test is negated,
+        or None for any other condition.
+        """
+        negated = isinstance(item, hql.Not)
+        if negated:
+            item = item.item
+        sub = self.subplans.get(id(item)) if isinstance(item, hql.Exists) else None
+        if sub is None or sub.joins or sub.residual or sub.access.how != "referrers":
+            return None
+        others = sub.access.others
+        if len(others) != 1 or self.scope.canonical(others[0]) not in ("", "id"):
+            return None
+        assert sub.access.field is not None
+        return sub.root.kind, sub.access.field, negated
 
     def access_by(self, conjunct: Any, joins: list[Join]) -> Access | None:
         pairs: list[tuple[Any, tuple[Any, ...]]]
@@ -191,7 +212,7 @@ class _Compiler:
                 continue
             access = self.access_for(target, others, joins)
             if access is not None:
-                access.conjunct = conjunct
+                access.conjunct, access.others = conjunct, others
                 return access
         return None
 
@@ -318,6 +339,7 @@ class _Compiler:
             return lambda b, r: (fn(b, r) is None) != negated
         if isinstance(expr, hql.Exists):
             sub = compile_query(self.catalog, expr.query, self.scope, self.scope.layout)
+            self.subplans[id(expr)] = sub
             return lambda b, r: r.exists(sub, b)
         raise PlanError(f"a {type(expr).__name__.lower()} is not a condition")
 
@@ -396,6 +418,19 @@ def _like_regex(pattern: str) -> re.Pattern[str]:
         if len(_LIKE_CACHE) < 1024:
             _LIKE_CACHE[pattern] = found
     return found
+
+
+def _conjuncts(where: Any) -> list[Any]:
+    if where is None:
+        return []
+    return list(where.items) if isinstance(where, hql.And) else [where]
+
+
+def all_of(parts: list[Fn]) -> Fn | None:
+    """Return a function true when all ``parts`` are, or None for no parts."""
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else _all(parts)
 
 
 def _all(parts: list[Fn]) -> Fn:

@@ -263,7 +263,8 @@ class IdrSource:
 
     def _segment(self, kind: str, placed: _Placed, first: int, count: int) -> Segment:
         rows = _Run(lambda id: self._make(kind, placed, id), first, count)
-        return Segment(rows, placed.group_id, placed.owner_id)
+        referenced = _REFERENCED.get((kind, placed.study.is_screen))
+        return Segment(rows, placed.group_id, placed.owner_id, referenced)
 
     def _make(self, kind: str, placed: _Placed, id: int) -> Record:
         first, count = placed.first, placed.count
@@ -297,6 +298,21 @@ class IdrSource:
             parent, child = first["Dataset"] + dataset, first["Image"] + index
         return Link(kind, id, owner, group, event, parent, child)
 
+
+# what points at every row (True) or at none (False), per kind and whether
+# the study is a screen: every image is in a well or in a dataset, never both
+_REFERENCED = {
+    ("Image", True): {
+        ("WellSample", "image"): True,
+        ("DatasetImageLink", "child"): False,
+    },
+    ("Image", False): {
+        ("WellSample", "image"): False,
+        ("DatasetImageLink", "child"): True,
+    },
+    ("Plate", True): {("ScreenPlateLink", "child"): True},
+    ("Dataset", False): {("ProjectDatasetLink", "child"): True},
+}
 
 # the kind a referrer field points at
 _PARENT_KINDS = {

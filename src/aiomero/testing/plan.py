@@ -33,6 +33,7 @@ __all__ = [
     "UNSET",
     "Access",
     "Aggregate",
+    "Conjunct",
     "Fn",
     "Join",
     "Plan",
@@ -135,6 +136,22 @@ class Access:
     via: tuple[str, str] | None = None
     join: Join | None = None
     conjunct: Any = None
+    others: tuple[Any, ...] = ()
+
+
+@dataclass(eq=False)
+class Conjunct:
+    """One condition of a ``where ... and ...`` list.
+
+    ``test`` is set for ``[not] exists (select x from K x where x.f = obj)``:
+    whether some row of kind ``K`` points at the root by field ``f``, which a
+    segment may know for all its rows at once (``Segment.referenced``).
+    ``is_access`` marks the condition the access path already answers.
+    """
+
+    fn: Fn
+    test: tuple[str, str, bool] | None = None
+    is_access: bool = False
 
 
 @dataclass(eq=False)
@@ -157,7 +174,7 @@ class Plan:
     slots: list[Slot]
     joins: list[Join]
     where: Fn | None
-    residual: bool
+    conjuncts: list[Conjunct]
     access: Access
     select_slot: Slot | None
     columns: list[tuple[Fn, Type]]
@@ -193,7 +210,17 @@ class Plan:
         beyond the access filters, no join can drop a row, and no join can
         multiply one (or the query selects distinct roots).
         """
-        if self.residual or self.distinct:
+        return not self.residual and self.joins_keep_one_row
+
+    @property
+    def residual(self) -> bool:
+        """Whether a condition beyond the access path's remains."""
+        return any(not c.is_access for c in self.conjuncts)
+
+    @property
+    def joins_keep_one_row(self) -> bool:
+        """Whether the joins and the select neither drop nor repeat a root."""
+        if self.distinct:
             return False
         if self.select_slot is not None and self.select_slot is not self.root:
             return False

@@ -9,11 +9,12 @@ can (see :mod:`aiomero.testing.query`).
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import omero
 
+from aiomero.testing.compiler import all_of
 from aiomero.testing.derived import Mapped
 from aiomero.testing.plan import Fn, Plan
 from aiomero.testing.results import order_is_natural
@@ -189,13 +190,20 @@ class Run:
         over; when each root gives one result and the caller sees a whole
         segment, roots are passed over by counting and ``skip[0]`` lowered.
         """
-        root, where = plan.root.index, plan.where
+        root = plan.root.index
         blank = outer.copy() if outer else plan.blank()
-        counting = skip is not None and plan.one_result_per_root
+        decides = segment_decides(plan)
         for segment in self.roots(plan, outer):
             rows = segment.rows
+            where, exact = plan.where, not plan.residual
+            if decides and segment.referenced:
+                decided = decide_for_segment(plan, segment.referenced)
+                if decided is None:
+                    continue
+                where, exact = decided
             if (
-                counting
+                exact
+                and plan.joins_keep_one_row
                 and skip is not None
                 and skip[0] > 0
                 and (not plan.root.owned or self.sees_whole(segment.group_id))
@@ -288,6 +296,33 @@ class Run:
             return frozenset(identity(value) for value, _b in self.units(plan, outer))
         fn = plan.columns[0][0]
         return frozenset(identity(fn(b, self)) for b in self.units(plan, outer))
+
+
+def segment_decides(plan: Plan) -> bool:
+    """Whether some condition of ``plan`` may be settled per segment."""
+    return any(c.test is not None for c in plan.conjuncts)
+
+
+def decide_for_segment(
+    plan: Plan, referenced: Mapping[tuple[str, str], bool]
+) -> tuple[Fn | None, bool] | None:
+    """Settle the ``[not] exists`` conditions a segment knows the answer to.
+
+    Return None when one is false for every row of the segment, else the
+    condition left to check row by row and whether nothing is left beyond
+    what the access path answers.
+    """
+    kept = []
+    for conjunct in plan.conjuncts:
+        test = conjunct.test
+        known = None if test is None else referenced.get((test[0], test[1]))
+        if test is None or known is None:
+            kept.append(conjunct)
+        elif known == test[2]:
+            # "not exists" where every row has one, or "exists" where none has
+            return None
+    exact = all(c.is_access for c in kept)
+    return all_of([c.fn for c in kept]), exact
 
 
 def _first(unit: Any) -> list[Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
 __all__ = [
@@ -157,15 +157,20 @@ class WellSample(Record):
 
 
 class Segment(NamedTuple):
-    """Rows in id order, with the group and owner they share, if they do.
+    """Rows in id order, with what they share, if anything.
 
     A shared group lets a query skip rows by counting them instead of looking
-    at each one when the caller may see the whole group.
+    at each one when the caller may see the whole group. ``referenced`` maps
+    a (kind, field), such as ``("DatasetImageLink", "child")``, to True when
+    every row has some row of that kind pointing at it by that field, or
+    False when none has; a query asking ``not exists`` such a row then
+    settles the whole segment at once.
     """
 
     rows: Sequence[Any]
     group_id: int | None = None
     owner_id: int | None = None
+    referenced: Mapping[tuple[str, str], bool] | None = None
 
 
 class Source(Protocol):
