@@ -20,6 +20,7 @@ from aiomero.crawl import (
     StreamOutput,
     UnknownGroupError,
 )
+from aiomero.errors import PermissionDeniedError
 from aiomero.testing import Catalog, Emulator
 from aiomero.testing.catalog import READ_ONLY
 from crawl_expect import Record, expected, parse
@@ -194,3 +195,23 @@ class TestFailures:
         assert again.complete and again.errors == 0
         assert again.previous == summary.counts
         assert parse(path.read_bytes().splitlines()) == want
+
+
+class TestEdges:
+    async def test_a_user_who_sees_nothing_gets_an_empty_complete_crawl(
+        self, omero_emulator_factory: Any
+    ) -> None:
+        catalog = Catalog()
+        catalog.add_user("ann", "ann-pw", groups=[catalog.add_group("lab")])
+        emulator = omero_emulator_factory(catalog=catalog)
+
+        found, summary = await crawl(emulator, "ann")
+
+        assert not found
+        assert summary.complete and summary.total == 0
+
+    async def test_a_group_the_user_is_not_in_is_refused(
+        self, omero_emulator: Emulator
+    ) -> None:
+        with pytest.raises(PermissionDeniedError):
+            await crawl(omero_emulator, "alice", groups=("read-write-lab",))

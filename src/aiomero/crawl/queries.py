@@ -214,8 +214,8 @@ async def gather_all(awaitables: Sequence[Awaitable[T]]) -> list[T]:
     Unlike ``asyncio.gather``, the first exception cancels the others (and
     waits for them) before it is raised, so no query outlives its caller.
     """
-    if len(awaitables) == 1:
-        return [await awaitables[0]]
+    if len(awaitables) <= 1:
+        return [await a for a in awaitables]
     tasks = [asyncio.ensure_future(a) for a in awaitables]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
