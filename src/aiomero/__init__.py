@@ -1,6 +1,14 @@
-"""aiomero: the OMERO image server from asyncio."""
+"""aiomero: the OMERO image server from asyncio.
+
+:class:`AsyncGateway` is one OMERO session whose blocking client runs on a
+thread of its own; :class:`AsyncGatewayPool` shares such sessions among many
+tasks. Every failure of the server or the network is an :class:`AiomeroError`.
+"""
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     AccountDisabledError,
@@ -18,11 +26,17 @@ from .errors import (
     SessionExpiredError,
 )
 
+if TYPE_CHECKING:
+    from .gateway import AsyncGateway
+    from .pool import AsyncGatewayPool
+
 __version__ = "0.1.0"
 
 __all__ = [
     "AccountDisabledError",
     "AiomeroError",
+    "AsyncGateway",
+    "AsyncGatewayPool",
     "AuthenticationError",
     "CallTimeoutError",
     "ConnectionLostError",
@@ -35,3 +49,20 @@ __all__ = [
     "ServerUnreachableError",
     "SessionExpiredError",
 ]
+
+# The gateway and the pool import omero-py (tens of megabytes) on first use,
+# so that importing aiomero, as pytest does for the emulator's plugin, is free.
+_LAZY = {"AsyncGateway": "gateway", "AsyncGatewayPool": "pool"}
+
+
+def __getattr__(name: str) -> Any:
+    home = _LAZY.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

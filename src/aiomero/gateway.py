@@ -161,6 +161,12 @@ class AsyncGateway:
         self._owns_session = self._settings.session_key is None
         self._key_fp: str | None = None
         self._info: SessionInfo | None = None
+        # What a pool needs to know before it lends this gateway again: calls
+        # given up by a timeout or a cancellation, whether the session's group
+        # was switched, and why switching is refused (a shared session).
+        self._abandoned_calls = 0
+        self._group_switched = False
+        self._group_locked: str | None = None
 
     # -- construction helpers ---------------------------------------------
 
@@ -262,6 +268,10 @@ class AsyncGateway:
     def session_fingerprint(self) -> str | None:
         """A short one-way fingerprint of the session key, for logs."""
         return self._key_fp
+
+    def _session_key(self) -> str | None:
+        # For a pool joining this session: the whole key, never to be logged.
+        return None if self._session is None else self._session.session_key
 
     def isConnected(self) -> bool:
         """The last known state: True after a connect, until a close or a call
@@ -456,11 +466,16 @@ class AsyncGateway:
         try:
             result: T = await _compat.wait_future(future, deadline)
         except CallTimeoutError:
+            self._abandoned_calls += 1
             self._log().warning(
                 "call_timed_out", call=what, timeout=deadline, session=self._key_fp
             )
             raise
+        except asyncio.CancelledError:
+            self._abandoned_calls += 1
+            raise
         except _compat.TIMEOUT_ERRORS:
+            self._abandoned_calls += 1
             self._log().warning(
                 "call_timed_out", call=what, timeout=deadline, session=self._key_fp
             )
@@ -536,7 +551,11 @@ class AsyncGateway:
         """Switch the session's group on the server and make it the default of
         this gateway's calls. Returns the group id. Raises
         ``PermissionDeniedError`` naming the group if the user is not in it.
-        A session joined by several gateways switches for all of them."""
+        A session joined by several gateways switches for all of them, so a
+        gateway lent by a pool of joined sessions refuses with ``RuntimeError``.
+        """
+        if self._group_locked is not None:
+            raise RuntimeError(f"setGroupForSession: {self._group_locked}")
         gid = await self._call(
             "setGroupForSession",
             lambda _gw: self._require()[1].set_session_group(group),
@@ -544,6 +563,7 @@ class AsyncGateway:
             group=None,
         )
         self._default_group = gid
+        self._group_switched = True
         return gid
 
     def _require(self) -> tuple[SessionThread, BlockingSession]:
