@@ -119,6 +119,8 @@ class Share:
         default_factory=collections.deque
     )
     lent: set[Member] = dataclasses.field(default_factory=set)
+    # Sessions out of the idle queue for a keep-alive or a check.
+    checking: set[Member] = dataclasses.field(default_factory=set)
     waiting: collections.deque[asyncio.Future[Member]] = dataclasses.field(
         default_factory=collections.deque
     )

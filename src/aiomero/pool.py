@@ -15,6 +15,7 @@ import itertools
 import os
 import time
 import warnings
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, Literal
 
@@ -225,7 +226,7 @@ class AsyncGatewayPool:
             ):
                 raise PoolTimeout(f"{self.name}: not open within {timeout} s") from None
             raise
-        self._spawn(self._maintain(), "maintain")
+        self._spawn(_maintain(weakref.ref(self)), "maintain")
         self._log().info(
             "pool_opened",
             pool=self.name,
@@ -282,17 +283,24 @@ class AsyncGatewayPool:
             )
 
     async def _close_all(self) -> None:
-        members = [m for share in self._shares() for m in (*share.idle, *share.lent)]
+        # Sessions under a check or a keep-alive are closed too: the tasks
+        # doing those were cancelled.
+        members = [
+            m
+            for share in self._shares()
+            for m in (*share.idle, *share.lent, *share.checking)
+        ]
         for share in self._shares():
             share.idle.clear()
             share.lent.clear()
+            share.checking.clear()
             share.size = 0
         if self._spare is not None:
             self._spare = None
         # A shared session is killed once, by the last connection to close.
         last = members[-1] if self.join_sessions and members else None
         await asyncio.gather(
-            *(self._close_member(m, kill=m is last) for m in members),
+            *(self._close_member(m, kill=m is last or None) for m in members),
             return_exceptions=True,
         )
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -444,18 +452,26 @@ class AsyncGatewayPool:
             check = now - member.last_contact > _CHECK_AFTER_IDLE
         if not check:
             return True
-        member.share.lent.add(member)
+        try:
+            alive = await self._ping(member, "check_failed")
+        except BaseException:
+            member.share.checking.discard(member)
+            self._discard(member, "check_cancelled", replace=True)
+            raise
+        return alive
+
+    async def _ping(self, member: Member, why: str) -> bool:
+        """Whether a session out of the idle queue still answers; one that
+        does not is replaced. Cancelling it leaves the session to close()."""
+        share = member.share
+        share.checking.add(member)
         try:
             await member.gateway.ping(timeout=min(5.0, self.timeout))
         except AiomeroError as exc:
-            member.share.lent.discard(member)
-            self._lost(member, "check_failed", exc)
+            share.checking.discard(member)
+            self._lost(member, why, exc)
             return False
-        except BaseException:
-            member.share.lent.discard(member)
-            self._discard(member, "check_cancelled", replace=True)
-            raise
-        member.share.lent.discard(member)
+        share.checking.discard(member)
         member.last_contact = time.monotonic()
         return True
 
@@ -468,7 +484,7 @@ class AsyncGatewayPool:
         gateway = member.gateway
         gateway._default_group = self._default_group_of(share)
         if self._closed:
-            self._spawn(self._close_member(member, kill=False), "close_returned")
+            self._spawn(self._close_member(member), "close_returned")
             return
 
         # A session that died, or whose group the borrower switched, is not
@@ -491,22 +507,14 @@ class AsyncGatewayPool:
     async def _check_abandoned(self, member: Member) -> None:
         # A call left running on the session thread must finish (or reach its
         # Ice deadline) and the session must still answer.
-        member.share.lent.add(member)
-        try:
-            await member.gateway.ping(timeout=min(5.0, self.timeout))
-        except AiomeroError as exc:
-            member.share.lent.discard(member)
-            self._lost(member, "abandoned_call", exc)
-            return
-        member.share.lent.discard(member)
-        member.last_contact = time.monotonic()
-        self._hand(member)
+        if await self._ping(member, "abandoned_call"):
+            self._hand(member)
 
     def _hand(self, member: Member) -> None:
         """Give a session to the first task waiting, else make it idle."""
         share = member.share
         if self._closed:
-            self._spawn(self._close_member(member, kill=False), "close_late")
+            self._spawn(self._close_member(member), "close_late")
             return
         while share.waiting:
             waiter = share.waiting.popleft()
@@ -586,7 +594,7 @@ class AsyncGatewayPool:
                 try:
                     await self._configure(gateway)
                 except BaseException:
-                    await gateway.close(kill=not self.join_sessions)
+                    await gateway.close(kill=False if self.join_sessions else None)
                     raise
         except BaseException:
             if not counted:
@@ -681,33 +689,33 @@ class AsyncGatewayPool:
             "session_discarded", pool=self.name, session=member.fingerprint,
             reason=why,
         )  # fmt: skip
-        kill = not self.join_sessions and member.gateway._owns_session
-        self._spawn(self._close_member(member, kill=kill), "close_session")
+        self._spawn(self._close_member(member), "close_session")
         needed = share.pending_waiters() > share.growing or share.size < share.min_size
         if not self._closed and needed:
             if replace:
                 share.replacing.append(member.fingerprint)
             self._grow(share)
 
-    async def _close_member(self, member: Member, kill: bool) -> None:
+    async def _close_member(self, member: Member, kill: bool | None = None) -> None:
+        # A joined connection only detaches unless told to end the session,
+        # so that closing one never ends the others'.
+        if kill is None:
+            kill = not self.join_sessions and member.gateway._owns_session
         with contextlib.suppress(Exception):
             await member.gateway.close(kill=kill, timeout=5.0)
 
     # -- maintenance ------------------------------------------------------------
 
-    async def _maintain(self) -> None:
-        """Keep idle sessions alive, renew old ones, shrink idle ones above
-        the minimum and grow back to it, once per tick, until closed."""
-        while True:
-            period = self._keepalive or _MAX_TICK
-            await asyncio.sleep(min(_MAX_TICK, period / 4))
-            now = time.monotonic()
-            for share in self._shares():
-                self._tend(share, now)
-            # A substituted user's share with nothing in it is forgotten.
-            for user, share in list(self._sudo.items()):
-                if not share.size and not share.waiting:
-                    del self._sudo[user]
+    def _tick(self) -> float:
+        """One round of maintenance; the pause until the next one."""
+        now = time.monotonic()
+        for share in self._shares():
+            self._tend(share, now)
+        # A substituted user's share with nothing in it is forgotten.
+        for user, share in list(self._sudo.items()):
+            if not share.size and not share.waiting:
+                del self._sudo[user]
+        return min(_MAX_TICK, (self._keepalive or _MAX_TICK) / 4)
 
     def _tend(self, share: Share, now: float) -> None:
         for member in list(share.idle):
@@ -725,7 +733,7 @@ class AsyncGatewayPool:
                 now - member.last_contact >= self._keepalive
             ):
                 share.idle.remove(member)
-                share.lent.add(member)
+                share.checking.add(member)
                 self._spawn(self._keep_alive(member), "keepalive")
         missing = share.min_size - share.size
         for _ in range(max(0, missing)):
@@ -736,7 +744,7 @@ class AsyncGatewayPool:
         try:
             await member.gateway.keepAlive(timeout=min(10.0, self.timeout))
         except AiomeroError as exc:
-            member.share.lent.discard(member)
+            member.share.checking.discard(member)
             self._stats[base.KEEPALIVES_FAILED] += 1
             self._log().warning(
                 "keepalive_failed", pool=self.name, session=member.fingerprint,
@@ -744,26 +752,17 @@ class AsyncGatewayPool:
             )  # fmt: skip
             self._lost(member, "keepalive_failed", exc)
             return
-        except BaseException:
-            member.share.lent.discard(member)
-            raise
-        member.share.lent.discard(member)
+        member.share.checking.discard(member)
         member.last_contact = time.monotonic()
         self._hand(member)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=f"{self.name}:{name}")
         self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            exc = task.exception()
-            self._log().error(
-                "maintenance_failed", pool=self.name, task=task.get_name(),
-                error=error_text(exc),
-            )  # fmt: skip
+        # Neither callback refers to the pool, which the maintenance task
+        # must not keep alive.
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_report_failure)
 
     def _shares(self) -> list[Share]:
         return [self._own, *self._sudo.values()]
@@ -792,6 +791,32 @@ class AsyncGatewayPool:
         stats = self.get_stats()
         self._stats = dict.fromkeys(base.COUNTERS, 0)
         return stats
+
+
+def _report_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        get_logger().error(
+            "maintenance_failed",
+            task=task.get_name(),
+            error=error_text(task.exception()),
+        )
+
+
+async def _maintain(ref: weakref.ref[AsyncGatewayPool]) -> None:
+    """Keep idle sessions alive, renew old ones, shrink idle ones above the
+    minimum and grow back to it, once per tick, until the pool closes.
+
+    It holds the pool only weakly, so that a pool its owner forgot can be
+    collected (with a ResourceWarning) instead of living on in this task.
+    """
+    pause = 0.0
+    while True:
+        await asyncio.sleep(pause)
+        pool = ref()
+        if pool is None:
+            return
+        pause = pool._tick()
+        del pool
 
 
 def _server_idle_timeout(gw: Any) -> float:
