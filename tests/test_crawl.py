@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiomero.pool import AsyncGatewayPool
 
 from aiomero.crawl import (
     CheckpointedOutput,
@@ -21,6 +20,7 @@ from aiomero.crawl import (
     UnknownGroupError,
 )
 from aiomero.errors import PermissionDeniedError
+from aiomero.pool import AsyncGatewayPool
 from aiomero.testing import Catalog, Emulator
 from aiomero.testing.catalog import READ_ONLY
 from crawl_expect import Record, expected, parse

@@ -287,9 +287,9 @@ class TestHooks:
             assert gw.isConnected()
             seen.append(gw.session_fingerprint)
 
-        async with pool_for(omero_emulator, min_size=2, configure=configure) as pool:
-            async with pool.acquire() as gw:
-                assert gw.session_fingerprint in seen
+        pool = pool_for(omero_emulator, min_size=2, configure=configure)
+        async with pool, pool.acquire() as gw:
+            assert gw.session_fingerprint in seen
         assert len(seen) == 2 and len(set(seen)) == 2
 
     async def test_sessions_past_their_lifetime_are_renewed(
@@ -352,11 +352,11 @@ class TestJoinedSessions:
         self, omero_emulator: Emulator
     ) -> None:
         """setGroupForSession would switch every joined connection: refused."""
-        async with pool_for(omero_emulator, join_sessions=True, user="bob") as pool:
-            async with pool.acquire(group=PRIVATE_LAB) as gw:
-                with pytest.raises(RuntimeError, match="share one session"):
-                    await gw.setGroupForSession(PRIVATE_LAB)
-                projects = await gw.listProjects()
+        pool = pool_for(omero_emulator, join_sessions=True, user="bob")
+        async with pool, pool.acquire(group=PRIVATE_LAB) as gw:
+            with pytest.raises(RuntimeError, match="share one session"):
+                await gw.setGroupForSession(PRIVATE_LAB)
+            projects = await gw.listProjects()
         assert {p.group_id for p in projects} == {PRIVATE_LAB}
 
 
