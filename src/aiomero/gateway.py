@@ -396,9 +396,9 @@ class AsyncGateway:
             session.close(kill=not session.joined)
             raise
         except BaseException as exc:
-            raise translate(
-                exc, Phase.CONNECT, f"connect to {self.host}:{self.port}"
-            ) from None
+            # translate() made the original the cause; "from" would replace it.
+            where = f"connect to {self.host}:{self.port}"
+            raise translate(exc, Phase.CONNECT, where)  # noqa: B904
 
     def _session_info(self, session: BlockingSession) -> SessionInfo:
         ec = session.event_context
@@ -510,7 +510,8 @@ class AsyncGateway:
         except PermissionDeniedError:
             raise
         except BaseException as exc:
-            raise translate(exc, Phase.CALL, what) from None
+            # translate() made the original the cause; "from" would replace it.
+            raise translate(exc, Phase.CALL, what)  # noqa: B904
 
     async def run(
         self,
