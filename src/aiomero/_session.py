@@ -122,6 +122,8 @@ class BlockingSession:
             self.joined = True
         else:
             client = self._new_client()
+            # Visible to abort() from here on, so a stuck login can be cut short.
+            self.client = client
             try:
                 if settings.session_key:
                     session = client.joinSession(settings.session_key)
@@ -131,11 +133,15 @@ class BlockingSession:
                 # Closing a client must only detach; killing is close()'s call.
                 session.detachOnDestroy()
                 if not settings.secure:
-                    insecure = client.createClient(secure=False)
-                    insecure.getSession().detachOnDestroy()
-                    client.__del__()
-                    client = insecure
+                    secure_client = client
+                    client = secure_client.createClient(secure=False)
+                    self.client = client
+                    try:
+                        client.getSession().detachOnDestroy()
+                    finally:
+                        secure_client.__del__()
             except BaseException:
+                self.client = None
                 client.__del__()
                 raise
         self.client = client

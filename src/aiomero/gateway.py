@@ -347,7 +347,8 @@ class AsyncGateway:
             # Whatever failed, the thread and communicator go with it.
             session.abort()
             thread.submit_nowait(session.close, False)
-            thread.stop()
+            # The login may still be running on the thread; do not wait for it.
+            thread.stop(join_timeout=0)
             unregister_secret(self._settings.password)
             error = exc
             if isinstance(exc, _compat.TIMEOUT_ERRORS) and not isinstance(
