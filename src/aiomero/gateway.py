@@ -910,8 +910,10 @@ class AsyncGateway:
         do_kill = self._owns_session if kill is None else kill
         started = time.monotonic()
         future = thread.submit(session.close, do_kill)
+        stuck = True
         try:
             await _compat.wait_future(future, deadline)
+            stuck = False
         except _compat.TIMEOUT_ERRORS:
             # Calls still running: destroying the communicator ends them.
             self._log().warning(
@@ -923,10 +925,13 @@ class AsyncGateway:
             raise
         except Exception as exc:
             # The server may be gone; the local resources are freed anyway.
+            stuck = False
             self._log().info("close_error", session=self._key_fp, error=error_text(exc))
         finally:
             thread.submit_nowait(session.close, False)
-            thread.stop()
+            # A thread still inside a call (user code in run(), say) ends on
+            # its own once that call returns; the event loop must not wait.
+            thread.stop(join_timeout=0 if stuck else None)
         self._log().info(
             "closed",
             host=self.host,
