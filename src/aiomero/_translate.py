@@ -31,7 +31,7 @@ from .errors import (
     SessionExpiredError,
 )
 
-__all__ = ["Phase", "translate"]
+__all__ = ["Phase", "error_text", "is_refusal", "translate"]
 
 # Words a server puts in its refusal of an account that exists but may not
 # log in; anything else is treated as bad credentials.
@@ -152,3 +152,18 @@ def translate(exc: BaseException, phase: Phase, what: str) -> BaseException:
 def error_text(exc: Any) -> str:
     """The scrubbed one-line description used in log events."""
     return _describe(exc)
+
+
+def is_refusal(error: BaseException) -> bool:
+    """Whether a failed login was turned away before any server answered it.
+
+    Nothing listening on the port, or a connection closed before the first
+    reply, is what a server that is still starting does. A refused password,
+    a certificate or a name that does not resolve is not, and never counts.
+    """
+    return isinstance(error, ServerUnreachableError) and isinstance(
+        error.__cause__,
+        Ice.ConnectionRefusedException
+        | Ice.ConnectionLostException
+        | Ice.CloseConnectionException,
+    )

@@ -30,7 +30,7 @@ from ._logging import (
 )
 from ._session import BlockingSession, Deadlines
 from ._thread import SessionThread
-from ._translate import Phase, error_text, translate
+from ._translate import Phase, error_text, is_refusal, translate
 from .errors import (
     CallTimeoutError,
     ConnectionLostError,
@@ -311,7 +311,7 @@ class AsyncGateway:
             except ServerUnreachableError as exc:
                 # Only a refusal (a server still starting) is worth retrying.
                 elapsed = time.monotonic() - started
-                refused = "ConnectionRefused" in str(exc)
+                refused = is_refusal(exc)
                 if (
                     self._retry_refused is None
                     or not refused
