@@ -96,10 +96,12 @@ class BlockingSession:
             "--omero.keep_alive=-1",
         ]
         if self.ssl_ca_file:
+            # A chain check alone would let any server holding a certificate
+            # of that CA stand in for this one: the name must match too.
             props += [
                 "--IceSSL.VerifyPeer=2",
                 f"--IceSSL.CAs={os.fspath(self.ssl_ca_file)}",
-                f"--IceSSL.CertAuthFile={os.fspath(self.ssl_ca_file)}",
+                "--IceSSL.CheckCertName=1",
             ]
         return props
 

@@ -80,8 +80,11 @@ class AsyncGateway:
     to Ice, so a call the server never answers ends on the worker thread too.
     ``group`` is the default group of every query: a group id, a group name,
     or ``-1`` for every group of the user. ``ssl_ca_file`` makes the SSL login
-    verify the server's certificate against that CA or certificate (off by
-    default, as in omero-py, which accepts any certificate).
+    verify the server's certificate: it must be signed by the CA in that file
+    (or be that very certificate, when self-signed) and name ``host``; a
+    server that fails either check raises ``ServerUnreachableError`` before
+    the password is sent. Off by default, as in omero-py, which accepts any
+    certificate. With ``secure=False`` only the login is on SSL.
     ``retry_refused`` is an overall deadline, in seconds, during which a
     refused connection (a server still starting) is retried with backoff; a
     refused password is never retried.
@@ -140,9 +143,16 @@ class AsyncGateway:
         )
         self._close_timeout = check_timeout(close_timeout, "close_timeout")
         self._retry_refused = check_timeout(retry_refused, "retry_refused")
+        if ssl_ca_file is not None and not isinstance(ssl_ca_file, str | os.PathLike):
+            raise TypeError(
+                f"ssl_ca_file must be a path, not {type(ssl_ca_file).__name__}"
+            )
         if ssl_ca_file is not None and not os.path.isfile(ssl_ca_file):
             raise ValueError(f"ssl_ca_file: no such file {os.fspath(ssl_ca_file)!r}")
-        self._ssl_ca_file = None if ssl_ca_file is None else os.fspath(ssl_ca_file)
+        # Absolute, so that a later change of directory does not lose it.
+        self._ssl_ca_file = (
+            None if ssl_ca_file is None else os.path.abspath(os.fspath(ssl_ca_file))
+        )
         if not isinstance(useragent, str):
             raise TypeError(f"useragent must be a str, not {type(useragent).__name__}")
         self._useragent = useragent
