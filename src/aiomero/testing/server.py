@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+from pathlib import Path
 from typing import Any, Literal
 
 import Ice
@@ -246,6 +247,14 @@ class Emulator:
         return BlitzGateway(
             username, password, host=self.host, port=self.port, **options
         )
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The PEM file of the CA that signed the SSL certificate, for clients
+        that verify the server (``AsyncGateway(ssl_ca_file=...)``); None while
+        stopped. Every start makes a new CA and certificate."""
+        certs = self._certificates
+        return None if certs is None else certs.ca_file
 
     @property
     def router_endpoint(self) -> str:
