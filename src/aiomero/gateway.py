@@ -738,7 +738,7 @@ class AsyncGateway:
             timeout=timeout,
         )
 
-    async def iter_objects(
+    def iter_objects(
         self,
         obj_type: str,
         ids: Any = None,
@@ -749,8 +749,10 @@ class AsyncGateway:
         group: int | str | None = _UNSET,
         timeout: float | None = _UNSET,
     ) -> AsyncIterator[Any]:
-        """Page through objects of ``obj_type``, ``page_size`` per call.
+        """Page through objects of ``obj_type``, ``page_size`` per call:
+        ``async for obj in gateway.iter_objects("Image"): ...``.
 
+        The arguments are checked here, at the call, before any iteration.
         ``timeout`` applies to each page. Pages are read one at a time, so
         rows added or removed on the server while iterating may shift pages.
         """
