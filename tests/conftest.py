@@ -3,11 +3,13 @@
 The ``omero_*`` fixtures come from aiomero's own pytest plugin. ``emulator``
 and ``gateway`` run a test once per Glacier2 router (the emulator's own and
 Debian's ``glacier2router``), for the tests of connections.
+``async_gateway`` makes connected AsyncGateways to ``omero_emulator``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -43,3 +45,27 @@ def gateway(emulator: Emulator) -> Iterator[Callable[..., Any]]:
 
     yield connect
     close_gateways(emulator, opened)
+
+
+@pytest.fixture
+async def async_gateway(
+    omero_emulator: Emulator,
+) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
+    """``await async_gateway(user, **options)``: a connected AsyncGateway of a
+    default-catalog user on ``omero_emulator``, closed after the test."""
+    from gateway_helpers import gateway_for
+
+    opened: list[Any] = []
+
+    async def connect(username: str = "root", **options: Any) -> Any:
+        gateway = gateway_for(omero_emulator, username, **options)
+        await gateway.connect()
+        opened.append(gateway)
+        return gateway
+
+    yield connect
+    # Stalls would hold the closing calls; a failed close must not fail teardown.
+    omero_emulator.faults.reset()
+    for gateway in opened:
+        with contextlib.suppress(Exception):
+            await gateway.close()
