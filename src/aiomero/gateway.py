@@ -307,6 +307,7 @@ class AsyncGateway:
         """
         if self._connected:
             return True
+        self._free_dead_session()
         deadline = (
             self._deadlines.connect
             if timeout is _UNSET
@@ -965,6 +966,23 @@ class AsyncGateway:
             ResourceWarning,
             stacklevel=2,
         )
+        session.abort()
+        thread.submit_nowait(session.close, False)
+        thread.stop(join_timeout=0)
+
+    def _free_dead_session(self) -> None:
+        """Free what a session found expired or lost still holds.
+
+        A call that met an expired session or a lost connection leaves the
+        gateway disconnected but holding its thread and communicator, for
+        :meth:`close` to free; connecting again frees them first.
+        """
+        thread, session = self._thread, self._session
+        if thread is None or session is None:
+            return
+        self._thread = self._session = None
+        _live.discard(self)
+        unregister_secret(self._settings.password)
         session.abort()
         thread.submit_nowait(session.close, False)
         thread.stop(join_timeout=0)
