@@ -402,7 +402,9 @@ class AsyncGatewayPool:
         waiter: asyncio.Future[Member] = asyncio.get_running_loop().create_future()
         share.waiting.append(waiter)
         self._stats[base.REQUESTS_QUEUED] += 1
-        if share.size < share.max_size and share.growing < share.pending_waiters():
+        # Sessions under a check come back soon: only the shortfall grows.
+        coming = share.growing + len(share.checking)
+        if share.size < share.max_size and coming < share.pending_waiters():
             self._grow(share)
         started = time.monotonic()
         try:
@@ -494,6 +496,9 @@ class AsyncGatewayPool:
         elif gateway._group_switched:
             self._discard(member, "group_switched", replace=True)
         elif gateway._abandoned_calls != member.abandoned_at_lend:
+            # Counted as under a check at once, so no waiter grows the pool
+            # for a session that comes back in a moment.
+            share.checking.add(member)
             self._spawn(self._check_abandoned(member), "check_abandoned")
         elif time.monotonic() >= member.expires:
             self._discard(member, "lifetime", replace=True)
@@ -535,22 +540,14 @@ class AsyncGatewayPool:
         server is away, up to the reconnect deadline."""
         deadline = time.monotonic() + self.reconnect_timeout
         delay = _BACKOFF_FIRST
+        member = None
         try:
-            while True:
+            while member is None:
                 try:
                     member = await self._new_member(share, counted=True)
-                    break
                 except AiomeroError as exc:
-                    self._last_error = exc
-                    self._stats[base.SESSIONS_ERRORS] += 1
-                    # Credentials the server refuses will not be accepted later.
-                    refused = isinstance(exc, AuthenticationError)
-                    if (
-                        refused
-                        or share.user is not None
-                        or (time.monotonic() >= deadline)
-                    ):
-                        self._give_up(share, exc)
+                    if not self._retry_after(share, exc, deadline):
+                        share.size -= 1
                         return
                     self._log().info(
                         "session_retry", pool=self.name, share=share.label(),
@@ -565,23 +562,38 @@ class AsyncGatewayPool:
             share.growing -= 1
         self._hand(member)
 
-    def _give_up(self, share: Share, exc: AiomeroError) -> None:
-        share.size -= 1
-        # Tasks waiting for this share would only time out: tell them now
-        # when nothing else is being made for them.
-        if share.growing <= 1 and not share.idle and not share.lent:
-            while share.waiting:
-                waiter = share.waiting.popleft()
-                if not waiter.done():
-                    waiter.set_exception(exc)
-        if share.user is not None:
-            return
+    def _retry_after(self, share: Share, exc: AiomeroError, deadline: float) -> bool:
+        """Whether to try again after a failed attempt to make a session."""
+        self._last_error = exc
+        self._stats[base.SESSIONS_ERRORS] += 1
+
+        # With no session left, waiting tasks learn why at once rather than
+        # by a timeout; beyond the minimum nobody needs the retry.
+        alone = share.size == share.growing
+        if alone:
+            self._fail_waiters(share, exc)
+
+        # Credentials the server refused will not be accepted later, nor a
+        # substituted user it does not know.
+        if isinstance(exc, AuthenticationError) or share.user is not None:
+            return False
+        if alone and share.size > share.min_size:
+            return False
+        if time.monotonic() < deadline:
+            return True
         self._log().error(
             "reconnect_failed", pool=self.name, error=error_text(exc),
             timeout=self.reconnect_timeout,
         )  # fmt: skip
         if self._reconnect_failed is not None:
             self._reconnect_failed(self)
+        return False
+
+    def _fail_waiters(self, share: Share, exc: BaseException) -> None:
+        while share.waiting:
+            waiter = share.waiting.popleft()
+            if not waiter.done():
+                waiter.set_exception(exc)
 
     async def _new_member(self, share: Share, counted: bool = False) -> Member:
         """Connect a new session of ``share``; counted in its size when
