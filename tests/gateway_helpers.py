@@ -12,6 +12,7 @@ from typing import Any
 
 from aiomero.gateway import AsyncGateway
 from aiomero.testing import Emulator
+from aiomero.testing.faults import Stall
 
 PASSWORDS = {"root": "omero", "guest": "guest"}
 
@@ -46,6 +47,19 @@ async def settle_threads(target: int, within: float = 5.0) -> int:
             break
         await asyncio.sleep(0.05)
     return os_threads()
+
+
+async def held(stall: Stall, count: int = 1, within: float = 5.0) -> bool:
+    """Whether ``stall`` holds ``count`` calls within ``within`` seconds.
+
+    Polled from the loop: waiting in an executor would start a thread, which
+    thread-count assertions would then see.
+    """
+    for _ in range(round(within / 0.02)):
+        if stall.held >= count:
+            return True
+        await asyncio.sleep(0.02)
+    return stall.held >= count
 
 
 class LoopLagProbe:
