@@ -218,34 +218,14 @@ class BlockingSession:
         """
         if ms == self._applied_ms:
             return
-        self._applied_ms = ms
         for wrapper in list(self.gateway._proxies.values()):
             prx = getattr(wrapper, "_obj", None)
             if prx is not None:
                 wrapper._obj = prx.ice_invocationTimeout(ms)
-            self._bound_creation(wrapper)
         sf = self.client._BaseClient__sf
         if sf is not None:
             self.client._BaseClient__sf = sf.ice_invocationTimeout(ms)
-
-    def _bound_creation(self, wrapper: Any) -> None:
-        """Make the services ``wrapper`` creates from now on carry the deadline
-        in force.
-
-        The gateway creates a service on its first use, and a proxy that comes
-        back from the server has the communicator's default timeout, not the
-        one of the call that asked for it; without this, a call with its own
-        deadline would wait up to the default on a service it used first.
-        """
-        create = getattr(wrapper, "_create_func", None)
-        if create is None or getattr(create, "aiomero_bounded", False):
-            return
-
-        def bounded() -> Any:
-            return create().ice_invocationTimeout(self._applied_ms)
-
-        bounded.aiomero_bounded = True  # type: ignore[attr-defined]
-        wrapper._create_func = bounded
+        self._applied_ms = ms
 
     def invoke(
         self,
