@@ -122,6 +122,9 @@ class BlockingSession:
         if adopt is not None:
             client = adopt
             self.joined = True
+            # Its owner may not have asked for it; without it, destroying the
+            # client at close would end the session instead of detaching.
+            client.getSession().detachOnDestroy()
         else:
             client = self._new_client()
             # Visible to abort() from here on, so a stuck login can be cut short.
