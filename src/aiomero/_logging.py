@@ -24,6 +24,7 @@ import structlog
 
 __all__ = [
     "RedactingFilter",
+    "debug_enabled",
     "fingerprint",
     "get_logger",
     "install_redaction",
@@ -144,6 +145,20 @@ _plain = structlog.wrap_logger(
     wrapper_class=structlog.stdlib.BoundLogger,
     processors=[structlog.stdlib.filter_by_level, _render],
 )
+
+
+def debug_enabled(log: Any) -> bool:
+    """Whether ``log`` emits debug events, whatever kind of logger it is.
+
+    Loggers over the stdlib answer ``isEnabledFor``, structlog's own filtering
+    loggers ``is_enabled_for``; one that answers neither is simply asked to
+    log, and filters for itself.
+    """
+    for name in ("isEnabledFor", "is_enabled_for"):
+        check = getattr(log, name, None)
+        if check is not None:
+            return bool(check(logging.DEBUG))
+    return True
 
 
 def get_logger() -> Any:

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from . import _compat
 from ._logging import (
+    debug_enabled,
     fingerprint,
     get_logger,
     install_redaction,
@@ -498,7 +499,7 @@ class AsyncGateway:
             self._connected = False
             raise
         log = self._log()
-        if log.isEnabledFor(10):
+        if debug_enabled(log):
             log.debug(
                 "call",
                 call=what,
