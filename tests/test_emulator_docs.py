@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "testing.md"
-BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
+from doc_examples import DOCS, is_test_file, run_example
+from doc_examples import examples as examples_of
+
+DOC = DOCS / "testing.md"
 
 
 def examples() -> list[str]:
-    return BLOCK.findall(DOC.read_text())
-
-
-def is_test_file(code: str) -> bool:
-    return code.startswith("# test_")
+    return examples_of(DOC)
 
 
 def test_the_doc_has_examples() -> None:
@@ -33,7 +30,7 @@ def test_the_doc_has_examples() -> None:
 )
 def test_example_runs(code: str) -> None:
     """A plain example runs to its end without an error."""
-    exec(compile(code, str(DOC), "exec"), {"__name__": "docs_example"})
+    run_example(code, DOC)
 
 
 @pytest.mark.parametrize("code", [c for c in examples() if is_test_file(c)])
