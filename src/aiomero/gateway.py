@@ -959,10 +959,11 @@ class AsyncGateway:
         thread, session = self._thread, self._session
         if thread is None or session is None:
             return
+        described = repr(self)  # while it still says connected
         self._thread = self._session = None
         self._connected = False
         warnings.warn(
-            f"{self!r} was not closed ({why}); its session was detached, not "
+            f"{described} was not closed ({why}); its session was detached, not "
             "ended. Use 'async with' or await close().",
             ResourceWarning,
             stacklevel=2,
