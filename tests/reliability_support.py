@@ -13,10 +13,12 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiomero.gateway import AsyncGateway
-from aiomero.testing import Emulator
+
+if TYPE_CHECKING:
+    from aiomero.testing import Emulator
 
 __all__ = [
     "PASSWORDS",
