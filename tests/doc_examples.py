@@ -15,6 +15,19 @@ def examples(doc: Path) -> list[str]:
     return BLOCK.findall(doc.read_text())
 
 
+def example_ids(doc: Path) -> list[str]:
+    """A test id per example of ``doc``: its section's heading and number."""
+    ids, section, count = [], "top", 0
+    for line in doc.read_text().splitlines():
+        if line.startswith("## "):
+            section = re.sub(r"[^a-z0-9]+", "-", line[3:].lower()).strip("-")
+            count = 0
+        elif line == "```python":
+            count += 1
+            ids.append(f"{section}-{count}")
+    return ids
+
+
 def is_test_file(code: str) -> bool:
     """Whether an example is a pytest file (its first line names the file)."""
     return code.startswith("# test_")
