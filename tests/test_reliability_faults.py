@@ -23,6 +23,7 @@ from aiomero.errors import (
     AccountDisabledError,
     AuthenticationError,
     CallTimeoutError,
+    ConnectionLostError,
     GatewayClosedError,
     ServerUnreachableError,
     SessionExpiredError,
@@ -305,6 +306,23 @@ class TestExpiredSession:
         finally:
             await gateway.close()
         assert await settle(before) <= before
+
+
+class TestDroppedConnection:
+    @pytest.mark.parametrize("secure", [True, False])
+    async def test_a_dropped_connection_fails_the_next_call_without_a_new_login(
+        self, omero_emulator: Emulator, secure: bool
+    ) -> None:
+        """The server closing the connection: the next call raises a typed
+        error, the gateway reports itself disconnected, nobody logs in."""
+        async with connected(omero_emulator, secure=secure) as gateway:
+            omero_emulator.counters.reset()
+            assert omero_emulator.faults.drop_connections() >= 1
+            with pytest.raises((SessionExpiredError, ConnectionLostError)):
+                await gateway.getUser()
+            assert not gateway.isConnected()
+            counters = omero_emulator.counters
+            assert (counters.logins, counters.joins) == (0, 0)
 
 
 class TestStalledCall:
