@@ -176,6 +176,11 @@ class AsyncGatewayPool:
         self._shared_key: str | None = None
         self._last_error: BaseException | None = None
         self._returned = asyncio.Event()
+        self._closing = asyncio.Event()
+        # Background tasks that close() may cancel: maintenance, keep-alives
+        # and checks. Closing and making sessions run to their end, so that
+        # no session is left half-made or half-ended on the server.
+        self._cancellable: set[asyncio.Task[Any]] = set()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open" if self._opened else "not open"
@@ -226,7 +231,7 @@ class AsyncGatewayPool:
             ):
                 raise PoolTimeout(f"{self.name}: not open within {timeout} s") from None
             raise
-        self._spawn(_maintain(weakref.ref(self)), "maintain")
+        self._spawn(_maintain(weakref.ref(self)), "maintain", cancellable=True)
         self._log().info(
             "pool_opened",
             pool=self.name,
@@ -253,9 +258,10 @@ class AsyncGatewayPool:
         if self._closed:
             return
         self._closed = True
+        self._closing.set()
 
         # Nothing new starts: maintenance stops and waiters are told.
-        for task in list(self._tasks):
+        for task in list(self._cancellable):
             task.cancel()
         for share in self._shares():
             while share.waiting:
@@ -303,7 +309,10 @@ class AsyncGatewayPool:
             *(self._close_member(m, kill=m is last or None) for m in members),
             return_exceptions=True,
         )
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Sessions being made or ended finish first; a session made now is
+        # closed by the task that made it.
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
         self._log().info("pool_closed", pool=self.name, closed=len(members))
 
     async def __aenter__(self) -> AsyncGatewayPool:
@@ -499,7 +508,9 @@ class AsyncGatewayPool:
             # Counted as under a check at once, so no waiter grows the pool
             # for a session that comes back in a moment.
             share.checking.add(member)
-            self._spawn(self._check_abandoned(member), "check_abandoned")
+            self._spawn(
+                self._check_abandoned(member), "check_abandoned", cancellable=True
+            )
         elif time.monotonic() >= member.expires:
             self._discard(member, "lifetime", replace=True)
         else:
@@ -553,7 +564,13 @@ class AsyncGatewayPool:
                         "session_retry", pool=self.name, share=share.label(),
                         error=error_text(exc), delay=round(delay, 2),
                     )  # fmt: skip
-                    await asyncio.sleep(jittered(delay))
+                    # The pause ends early when the pool closes.
+                    with contextlib.suppress(*_compat.TIMEOUT_ERRORS):
+                        async with _compat.timeout(jittered(delay)):
+                            await self._closing.wait()
+                    if self._closed:
+                        share.size -= 1
+                        return
                     delay = min(delay * 2, _BACKOFF_MAX)
         except BaseException:
             share.size -= 1
@@ -746,7 +763,7 @@ class AsyncGatewayPool:
             ):
                 share.idle.remove(member)
                 share.checking.add(member)
-                self._spawn(self._keep_alive(member), "keepalive")
+                self._spawn(self._keep_alive(member), "keepalive", cancellable=True)
         missing = share.min_size - share.size
         for _ in range(max(0, missing)):
             self._grow(share)
@@ -768,9 +785,14 @@ class AsyncGatewayPool:
         member.last_contact = time.monotonic()
         self._hand(member)
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+    def _spawn(
+        self, coro: Coroutine[Any, Any, Any], name: str, cancellable: bool = False
+    ) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=f"{self.name}:{name}")
         self._tasks.add(task)
+        if cancellable:
+            self._cancellable.add(task)
+            task.add_done_callback(self._cancellable.discard)
         # Neither callback refers to the pool, which the maintenance task
         # must not keep alive.
         task.add_done_callback(self._tasks.discard)
