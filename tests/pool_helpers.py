@@ -8,13 +8,7 @@ import pytest
 
 from aiomero import AsyncGatewayPool
 from aiomero.testing import Emulator
-
-PASSWORDS = {"root": "omero", "guest": "guest"}
-
-
-def password(user: str) -> str:
-    """The default catalog's password of ``user``."""
-    return PASSWORDS.get(user, f"{user}-pw")
+from gateway_helpers import password
 
 
 def pool_for(

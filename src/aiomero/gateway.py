@@ -405,13 +405,15 @@ class AsyncGateway:
                 session.set_session_group(self._settings.group)
             elif self._settings.group is not None:
                 session.resolve_group(self._settings.group)
+            return
         except PermissionDeniedError:
             session.close(kill=not session.joined)
             raise
         except BaseException as exc:
-            # translate() made the original the cause; "from" would replace it.
-            where = f"connect to {self.host}:{self.port}"
-            raise translate(exc, Phase.CONNECT, where)  # noqa: B904
+            error = translate(exc, Phase.CONNECT, f"connect to {self.host}:{self.port}")
+        # Raised outside the handler, so that the original, whose text may
+        # carry the session key, is not kept as the error's context either.
+        raise error
 
     def _session_info(self, session: BlockingSession) -> SessionInfo:
         ec = session.event_context
@@ -523,8 +525,9 @@ class AsyncGateway:
         except PermissionDeniedError:
             raise
         except BaseException as exc:
-            # translate() made the original the cause; "from" would replace it.
-            raise translate(exc, Phase.CALL, what)  # noqa: B904
+            error = translate(exc, Phase.CALL, what)
+        # As in _connect_blocking: no context that could show the key.
+        raise error
 
     async def run(
         self,
