@@ -19,6 +19,7 @@ from aiomero import (
     PoolTimeout,
 )
 from aiomero.testing import Emulator
+from doc_examples import DOCS, examples, run_example
 from pool_helpers import events, pool_for
 
 PRIVATE_LAB, READ_ONLY_LAB = 3, 4
@@ -416,3 +417,15 @@ def test_pool_events_are_logged_with_the_pool_name(
     found = events(caplog)
     for name in ("pool_opened", "session_created", "pool_closed"):
         assert any(e.startswith(name) and "pool='web'" in e for e in found), name
+
+
+def test_the_pool_guide_example_runs(
+    omero_emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/pool.md's example prints each group's projects, then closes."""
+    doc = DOCS / "pool.md"
+    (code,) = examples(doc)
+    run_example(code, doc, HOST=omero_emulator.host, PORT=omero_emulator.port)
+    printed = capsys.readouterr().out
+    assert "'alice-private'" in printed and "'alice-shared'" in printed
+    assert omero_emulator.session_keys("alice") == []
