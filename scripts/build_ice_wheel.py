@@ -3,10 +3,11 @@
 The package index offers zeroc-ice 3.6.5 for Linux only as a source archive,
 and that archive does not compile on Python 3.11 or newer: ``src/Slice.cpp``
 includes ``<eval.h>``, which Python 3.11 removed, and ``src/Util.cpp`` reads
-``PyThreadState->frame``, a field Python 3.11 removed. This script fetches the
-archive, fixes both lines, compiles the C++ sources in parallel, and keeps the
-wheel in a cache outside the repository, keyed by Python version and platform,
-so the minutes of compiling are spent once per machine.
+``PyThreadState->frame``, a field Python 3.11 removed; and its ``Ice.py``
+imports ``imp``, which Python 3.12 removed. This script fetches the archive,
+fixes those lines, compiles the C++ sources in parallel, and keeps the wheel
+in a cache outside the repository, keyed by Python version and platform, so
+the minutes of compiling are spent once per machine.
 
 Usage (standard library only, run with the Python of the target environment)::
 
@@ -42,7 +43,17 @@ SOURCE_FIXES = (
         "PyFrameObject *f = PyThreadState_GET()->frame;",
         "PyFrameObject *f = PyEval_GetFrame();",
     ),
+    # Python 3.12 removed the imp module; types makes the same empty module.
+    (
+        "lib/Ice.py",
+        "import sys, string, imp, os,",
+        "import sys, string, types, os,",
+    ),
+    ("lib/Ice.py", "nmod = imp.new_module(curr)", "nmod = types.ModuleType(curr)"),
 )
+# Names the fixes above in the cache, so that a wheel built with other fixes
+# is never reused.
+RECIPE = "fix3"
 
 # Runs setup.py with distutils' compile step spread over every core: the
 # runtime is one extension of ~400 C++ files that setuptools would otherwise
@@ -86,7 +97,7 @@ def cache_dir() -> Path:
         xdg = os.environ.get("XDG_CACHE_HOME")
         base = Path(xdg) / "aiomero" if xdg else Path.home() / ".cache" / "aiomero"
     tag = f"cp{sys.version_info[0]}{sys.version_info[1]}-{sysconfig.get_platform()}"
-    return base / "wheels" / f"zeroc-ice-{ICE_VERSION}" / tag
+    return base / "wheels" / f"zeroc-ice-{ICE_VERSION}-{RECIPE}" / tag
 
 
 def installed_version() -> str | None:
