@@ -158,6 +158,24 @@ class TestLending:
         assert {p.group_id for p in private} == {PRIVATE_LAB}
         assert {p.group_id for p in default} == {READ_ONLY_LAB}
 
+    async def test_a_loan_that_ran_code_has_its_services_closed_on_return(
+        self, omero_emulator: Emulator
+    ) -> None:
+        """After a loan that used run(), the pool asks the server for the
+        session's stateful services (to close them) before lending it again;
+        after a plain loan it does not."""
+        async with pool_for(omero_emulator, user="alice", max_size=1) as pool:
+            async with pool.acquire() as gw:
+                await gw.listProjects()
+            async with pool.acquire() as gw:
+                assert omero_emulator.counters.calls["activeServices"] == 0
+                assert await gw.run(lambda bg: bg.getEventContext().userName)
+            async with pool.acquire() as gw:
+                assert omero_emulator.counters.calls["activeServices"] == 1
+                session = gw.session_fingerprint
+            assert pool.get_stats()["sessions_num"] == 1
+            assert session is not None
+
     async def test_statistics_count_requests_and_waits(
         self, omero_emulator: Emulator
     ) -> None:

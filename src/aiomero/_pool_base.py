@@ -97,6 +97,9 @@ class Member:
     last_used: float
     # The gateway's count of abandoned calls when it was lent out.
     abandoned_at_lend: int = 0
+    # Its count of calls through run() then: such calls may open stateful
+    # services (a raw pixels store, say) that the next borrower must not get.
+    runs_at_lend: int = 0
 
     @property
     def fingerprint(self) -> str | None:

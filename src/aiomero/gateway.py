@@ -176,6 +176,7 @@ class AsyncGateway:
         # given up by a timeout or a cancellation, whether the session's group
         # was switched, and why switching is refused (a shared session).
         self._abandoned_calls = 0
+        self._runs = 0
         self._group_switched = False
         self._group_locked: str | None = None
 
@@ -547,6 +548,8 @@ class AsyncGateway:
         runs to its end (or to its Ice deadline) on the thread.
         """
         name = getattr(fn, "__name__", "run")
+        # Code run here may open per-session services that a pool closes.
+        self._runs += 1
         return await self._call(name, fn, *args, group=group, timeout=timeout, **kwargs)
 
     # -- group context ------------------------------------------------------

@@ -450,6 +450,7 @@ class AsyncGatewayPool:
     def _lend(self, member: Member) -> Member:
         member.share.lent.add(member)
         member.abandoned_at_lend = member.gateway._abandoned_calls
+        member.runs_at_lend = member.gateway._runs
         return member
 
     async def _fit_to_lend(self, member: Member) -> bool:
@@ -504,6 +505,11 @@ class AsyncGatewayPool:
             self._lost(member, "returned_dead", None)
         elif gateway._group_switched:
             self._discard(member, "group_switched", replace=True)
+        elif gateway._runs != member.runs_at_lend:
+            share.checking.add(member)
+            self._spawn(
+                self._reset_services(member), "reset_services", cancellable=True
+            )
         elif gateway._abandoned_calls != member.abandoned_at_lend:
             # Counted as under a check at once, so no waiter grows the pool
             # for a session that comes back in a moment.
@@ -525,6 +531,22 @@ class AsyncGatewayPool:
         # Ice deadline) and the session must still answer.
         if await self._ping(member, "abandoned_call"):
             self._hand(member)
+
+    async def _reset_services(self, member: Member) -> None:
+        # The borrower ran code of its own: its stateful services are closed
+        # before the session is lent again.
+        share = member.share
+        try:
+            await member.gateway.run(
+                _close_stateful_services, group=None, timeout=min(10.0, self.timeout)
+            )
+        except AiomeroError as exc:
+            share.checking.discard(member)
+            self._lost(member, "reset_failed", exc)
+            return
+        share.checking.discard(member)
+        member.last_contact = time.monotonic()
+        self._hand(member)
 
     def _hand(self, member: Member) -> None:
         """Give a session to the first task waiting, else make it idle."""
@@ -851,6 +873,14 @@ async def _maintain(ref: weakref.ref[AsyncGatewayPool]) -> None:
             return
         pause = pool._tick()
         del pool
+
+
+def _close_stateful_services(gw: Any) -> int:
+    # The per-session services still open on the server; each is closed.
+    services = gw.c.getStatefulServices()
+    for service in services:
+        service.close()
+    return len(services)
 
 
 def _server_idle_timeout(gw: Any) -> float:
