@@ -20,6 +20,7 @@ from typing import Any, Protocol, TypeVar
 __all__ = [
     "CHILD_LINKS",
     "GROUPS",
+    "PAGES_AHEAD",
     "PARENT_LINKS",
     "PEOPLE",
     "TOP_LEVEL",
@@ -35,6 +36,9 @@ T = TypeVar("T")
 
 #: Called with each page of rows as it arrives.
 PageHandler = Callable[[list[list[Any]]], None]
+
+#: The most pages of one listing asked for at once.
+PAGES_AHEAD = 8
 
 _OWNED = "{a}.details.owner.id, {a}.details.group.id"
 
@@ -153,32 +157,51 @@ class Fetcher:
     ) -> list[list[Any]]:
         """Every row of ``hql``, a page per round trip.
 
-        With ``each_page``, each page is handed to it as it comes and not
-        kept (the result is empty), so a long listing holds one page at a
-        time. Raises what :meth:`AsyncGateway.projection` raises. Cancelling
-        it abandons the page in flight.
+        The first page is asked for alone; after a full one, the next pages
+        are asked for together, twice as many each time up to
+        ``PAGES_AHEAD``, so that a long listing costs a few round trips in a
+        row instead of one per page. Pages past the end come back empty and
+        are dropped. With ``each_page``, each page is handed to it in order
+        and not kept (the result is empty), so a long listing holds at most
+        ``PAGES_AHEAD`` pages at a time. Raises what
+        :meth:`AsyncGateway.projection` raises. Cancelling it abandons the
+        pages in flight.
         """
+        found: list[list[Any]] = []
+        offset, ahead = 0, 1
+        while True:
+            pages = await gather_all(
+                [
+                    self._page(hql, group, ids, offset + n * self.page_size)
+                    for n in range(ahead)
+                ]
+            )
+            for page in pages:
+                if each_page is not None:
+                    each_page(page)
+                else:
+                    found += page
+                # A short page is the last one; any after it are empty.
+                if len(page) < self.page_size:
+                    return found
+            offset += ahead * self.page_size
+            ahead = min(2 * ahead, PAGES_AHEAD)
+
+    async def _page(
+        self, hql: str, group: int | str, ids: Sequence[int] | None, offset: int
+    ) -> list[list[Any]]:
         from omero.sys import ParametersI
 
-        found: list[list[Any]] = []
-        offset = 0
-        while True:
-            params = ParametersI()
-            if ids is not None:
-                params.addIds(list(ids))
-            params.page(offset, self.page_size)
-            async with self._slots, self._pool.acquire() as gateway:
-                self.round_trips += 1
-                page = await gateway.projection(
-                    hql, params, group=group, timeout=self._timeout
-                )
-            if each_page is not None:
-                each_page(page)
-            else:
-                found += page
-            if len(page) < self.page_size:
-                return found
-            offset += self.page_size
+        params = ParametersI()
+        if ids is not None:
+            params.addIds(list(ids))
+        params.page(offset, self.page_size)
+        async with self._slots, self._pool.acquire() as gateway:
+            self.round_trips += 1
+            page: list[list[Any]] = await gateway.projection(
+                hql, params, group=group, timeout=self._timeout
+            )
+        return page
 
     async def rows_for(
         self,
