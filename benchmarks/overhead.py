@@ -9,7 +9,12 @@ Sequential calls on one session, at each latency:
 - the floor: a no-op run on a dedicated thread fed by a
   ``queue.SimpleQueue`` that completes an asyncio future with
   ``loop.call_soon_threadsafe`` (:class:`benchmarks._support.ThreadHop`),
-  the cheapest way measured to leave the event loop and come back.
+  the cheapest way measured to leave the event loop and come back; and the
+  same ``BlitzGateway`` calls made through that bare hop, which leaves
+  aiomero's own code as the difference;
+- ``AsyncGateway(timeout=None)``, whose calls carry no Ice invocation
+  timeout: the difference to the default (60 s) is what that deadline
+  costs.
 
 The variants take turns call by call (the order rotating each round), so
 a noisy neighbour slows them alike; the figures are medians of every call.
@@ -32,11 +37,15 @@ from .catalogs import PASSWORD, PROJECTS, USER
 VARIANTS = (
     "hop",
     "getObjects_blocking",
+    "getObjects_hop",
     "getObjects_to_thread",
     "getObjects_aiomero",
+    "getObjects_aiomero_untimed",
     "keepAlive_blocking",
+    "keepAlive_hop",
     "keepAlive_to_thread",
     "keepAlive_aiomero",
+    "keepAlive_aiomero_untimed",
 )
 
 
@@ -61,17 +70,27 @@ async def _measure(process: Any, rounds: int, calls: int) -> dict[str, Any]:
     assert conn.connect(), conn.getLastError()
     hop = ThreadHop()
     gateway = AsyncGateway(USER, PASSWORD, host=process.host, port=process.port)
+    untimed = AsyncGateway(
+        USER, PASSWORD, host=process.host, port=process.port, timeout=None
+    )
     await gateway.connect()
+    await untimed.connect()
     try:
-        return await _rounds(conn, gateway, hop, rounds, calls)
+        return await _rounds(conn, gateway, untimed, hop, rounds, calls)
     finally:
         await gateway.close()
+        await untimed.close()
         hop.close()
         conn.close()
 
 
 async def _rounds(
-    conn: Any, gateway: AsyncGateway, hop: ThreadHop, rounds: int, calls: int
+    conn: Any,
+    gateway: AsyncGateway,
+    untimed: AsyncGateway,
+    hop: ThreadHop,
+    rounds: int,
+    calls: int,
 ) -> dict[str, Any]:
     def projects() -> list[Any]:
         return list(conn.getObjects("Project"))
@@ -85,11 +104,15 @@ async def _rounds(
     variants: dict[str, Callable[[], Awaitable[Any]]] = {
         "hop": lambda: hop.call(noop),
         "getObjects_blocking": blocking_projects,
+        "getObjects_hop": lambda: hop.call(projects),
         "getObjects_to_thread": lambda: asyncio.to_thread(projects),
         "getObjects_aiomero": lambda: gateway.getObjects("Project"),
+        "getObjects_aiomero_untimed": lambda: untimed.getObjects("Project"),
         "keepAlive_blocking": blocking_keepalive,
+        "keepAlive_hop": lambda: hop.call(conn.keepAlive),
         "keepAlive_to_thread": lambda: asyncio.to_thread(conn.keepAlive),
         "keepAlive_aiomero": gateway.keepAlive,
+        "keepAlive_aiomero_untimed": untimed.keepAlive,
     }
 
     # Every variant's first call is a warm-up (proxies, caches), and the
@@ -132,14 +155,21 @@ def _figures(samples: dict[str, list[float]]) -> dict[str, Any]:
     figures: dict[str, Any] = {"per_call": per_call, "hop_us": hop}
     for call in ("getObjects", "keepAlive"):
         blocking, aiomero = med(f"{call}_blocking"), med(f"{call}_aiomero")
+        hopped = med(f"{call}_hop")
         figures[call] = {
             "blocking_us": blocking,
+            "hop_us": hopped,
             "to_thread_us": med(f"{call}_to_thread"),
             "aiomero_us": aiomero,
             "aiomero_over_blocking": ratio(aiomero, blocking),
             "to_thread_over_blocking": ratio(med(f"{call}_to_thread"), blocking),
             "added_us": aiomero - blocking,
-            # what the floor allows: the direct call plus one thread hop
+            # what the floor allows: the direct call plus one no-op hop
             "aiomero_over_blocking_plus_hop": ratio(aiomero, blocking + hop),
+            # aiomero's own code: what it adds to the same call on a bare hop
+            "aiomero_over_hop_us": aiomero - hopped,
+            # the part of that due to the deadline every call carries in Ice
+            "untimed_us": med(f"{call}_aiomero_untimed"),
+            "deadline_us": aiomero - med(f"{call}_aiomero_untimed"),
         }
     return figures

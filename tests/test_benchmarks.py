@@ -22,7 +22,7 @@ VARIANTS = {
     *(
         f"{call}_{way}"
         for call in ("getObjects", "keepAlive")
-        for way in ("blocking", "to_thread", "aiomero")
+        for way in ("blocking", "hop", "to_thread", "aiomero", "aiomero_untimed")
     ),
 }
 ALTERNATIVES = {"sequential", "threads", "to_thread", "pool"}
