@@ -48,7 +48,11 @@ def well_label(row: int | None, column: int | None) -> str | None:
     return f"{letters}{column + 1}"
 
 
+# One encoder for every record: json.dumps with options other than the
+# defaults builds a new encoder at each call (a tenth of the time per line).
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def record_line(record: Mapping[str, Any]) -> bytes:
     """``record`` as one line of compact JSON, UTF-8, ending in a newline."""
-    text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-    return text.encode() + b"\n"
+    return _encode(record).encode() + b"\n"
