@@ -100,6 +100,8 @@ class Member:
     # Its count of calls through run() then: such calls may open stateful
     # services (a raw pixels store, say) that the next borrower must not get.
     runs_at_lend: int = 0
+    # The default group of its calls between loans, as configure left it.
+    default_group: int | str | None = None
 
     @property
     def fingerprint(self) -> str | None:
@@ -134,6 +136,12 @@ class Share:
     replacing: collections.deque[str | None] = dataclasses.field(
         default_factory=collections.deque
     )
+    # After a failed attempt to make a session: no new attempt before
+    # ``pause_until``, the next pause, and since when attempts fail.
+    pause_until: float = 0.0
+    pause: float = 0.0
+    failing_since: float | None = None
+    reported: bool = False
 
     def label(self) -> str:
         return "own" if self.user is None else f"user:{self.user}"

@@ -177,6 +177,8 @@ class AsyncGateway:
         # was switched, and why switching is refused (a shared session).
         self._abandoned_calls = 0
         self._runs = 0
+        # One connect at a time; a close waits for the one under way.
+        self._connect_lock = asyncio.Lock()
         self._group_switched = False
         self._group_locked: str | None = None
 
@@ -304,11 +306,18 @@ class AsyncGateway:
         ``ServerUnreachableError``, ``CallTimeoutError`` after ``timeout``
         (default: ``connect_timeout``), ``PermissionDeniedError`` if the
         requested group is not one of the user's. Connecting a connected
-        gateway does nothing. Cancelling it abandons the half-made session,
-        whose thread and communicator are freed.
+        gateway does nothing, and concurrent connects make one session.
+        Cancelling it abandons the half-made session, whose thread and
+        communicator are freed.
         """
         if self._connected:
             return True
+        async with self._connect_lock:
+            if self._connected:
+                return True
+            return await self._connect_locked(timeout)
+
+    async def _connect_locked(self, timeout: float | None) -> bool:
         self._free_dead_session()
         deadline = (
             self._deadlines.connect
@@ -912,8 +921,13 @@ class AsyncGateway:
         ``kill=True``. Calls in flight may finish for up to ``timeout``
         (default: ``close_timeout``); then the communicator is destroyed, which
         makes them fail, and nothing waits further. Idempotent; ``connect()``
-        works again afterwards. Cancelling a close still frees the resources.
+        works again afterwards. A close during a connect waits for that
+        connect to end (within its own timeout), then closes what it made.
+        Cancelling a close still frees the resources.
         """
+        if self._connect_lock.locked():
+            async with self._connect_lock:
+                pass
         thread, session = self._thread, self._session
         if thread is None or session is None:
             return

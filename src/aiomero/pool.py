@@ -23,13 +23,16 @@ from . import _compat
 from . import _pool_base as base
 from ._logging import get_logger
 from ._pool_base import Member, Share, check_count, check_seconds, jittered
+from ._pool_connect import SessionMaker
 from ._translate import error_text
 from .errors import (
     AiomeroError,
-    AuthenticationError,
+    CallTimeoutError,
+    ConnectionLostError,
     PoolBusyError,
     PoolClosedError,
     PoolTimeout,
+    ServerUnreachableError,
 )
 from .gateway import AsyncGateway
 from .settings import check_group, check_timeout
@@ -44,13 +47,17 @@ _SUDO_MIN = 0
 # A session idle for longer than this is pinged before it is lent, when the
 # acquire check is left to the pool (``check=None``).
 _CHECK_AFTER_IDLE = 10.0
-# The server's idle timeout when it cannot be asked (OMERO's default).
-_DEFAULT_SERVER_IDLE = 600.0
 # How often the maintenance task looks at the idle sessions, at most.
 _MAX_TICK = 1.0
 # Backoff between attempts to make a session while the server is away.
 _BACKOFF_FIRST = 0.5
 _BACKOFF_MAX = 10.0
+# The longest pause after an attempt that failed for good (refused
+# credentials, a configure hook that raised), so that the pool never
+# storms the server with logins.
+_PAUSE_MAX = 60.0
+# Errors after which another attempt, soon, may well succeed.
+_TRANSIENT = (ServerUnreachableError, ConnectionLostError, CallTimeoutError)
 
 Hook = Callable[[AsyncGateway], Awaitable[None]]
 
@@ -74,8 +81,12 @@ class AsyncGatewayPool:
     ``check`` pings a session before lending it: True always, False never,
     None (default) after an idle gap. A session that dies is replaced in the
     background, with exponential backoff, for up to ``reconnect_timeout``
-    seconds; then ``reconnect_failed(pool)`` is called. ``configure(gw)``
-    runs on each new session before it is first lent.
+    seconds; then ``reconnect_failed(pool)`` is called. After a failure that
+    retrying cannot mend (refused credentials, a ``configure`` that raised),
+    the pool pauses before the next attempt, longer each time, up to a
+    minute. ``configure(gw)`` runs on each new session before it is first
+    lent; the state it leaves (a default group, say) is what each loan
+    starts from.
 
     ``join_sessions=True`` logs in once and opens the other connections by
     joining that session: they share its group, its expiry and its server
@@ -117,17 +128,12 @@ class AsyncGatewayPool:
                     username, passwd, host, port, secure, group, **gateway_options
                 )
 
-        elif username is not None or passwd is not None or gateway_options:
+        elif gateway_options or (username, passwd, host, port, secure, group) != (
+            None, None, "localhost", 4064, False, None
+        ):  # fmt: skip
             raise TypeError("factory: give either a factory or connection arguments")
         if not callable(factory):
             raise TypeError(f"factory must be callable, not {type(factory).__name__}")
-        # A first gateway checks the connection arguments now, offline.
-        self._spare: AsyncGateway | None = factory()
-        if not isinstance(self._spare, AsyncGateway):
-            raise TypeError("factory must return an AsyncGateway")
-        self._factory = factory
-        # Where and how the pool connects, read from its first gateway.
-        self._template = self._spare
 
         self.min_size = check_count(min_size, "min_size", 0)
         self.max_size = check_count(
@@ -146,7 +152,6 @@ class AsyncGatewayPool:
         self.check = check
         if keepalive_interval != "auto":
             keepalive_interval = check_timeout(keepalive_interval, "keepalive_interval")
-        self._keepalive_setting = keepalive_interval
         self.reconnect_timeout = check_seconds(reconnect_timeout, "reconnect_timeout")
         for hook, field in (
             (reconnect_failed, "reconnect_failed"),
@@ -160,27 +165,31 @@ class AsyncGatewayPool:
             raise TypeError("join_sessions must be a bool")
         self.join_sessions = join_sessions
         self.sudo_ttl = check_seconds(sudo_ttl, "sudo_ttl")
+        if self.sudo_ttl < 1:
+            raise ValueError(f"sudo_ttl must be at least 1 second, not {sudo_ttl!r}")
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
         self.name = name or f"pool-{next(_names)}"
+        self._maker = SessionMaker(
+            factory, join=join_sessions, keepalive=keepalive_interval
+        )
 
         self._own = Share(None, self.min_size, self.max_size)
         self._sudo: dict[str, Share] = {}
         self._stats = dict.fromkeys(base.COUNTERS, 0)
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Background tasks that close() may cancel: maintenance, keep-alives
+        # and checks. Closing and making sessions run to their end, within
+        # the close timeout, so that no session is left half-made.
+        self._cancellable: set[asyncio.Task[Any]] = set()
         self._opened = False
+        self._opening: asyncio.Future[None] | None = None
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid: int | None = None
-        self._keepalive: float | None = None
-        self._shared_key: str | None = None
         self._last_error: BaseException | None = None
         self._returned = asyncio.Event()
         self._closing = asyncio.Event()
-        # Background tasks that close() may cancel: maintenance, keep-alives
-        # and checks. Closing and making sessions run to their end, so that
-        # no session is left half-made or half-ended on the server.
-        self._cancellable: set[asyncio.Task[Any]] = set()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open" if self._opened else "not open"
@@ -192,7 +201,7 @@ class AsyncGatewayPool:
     @property
     def keepalive_interval(self) -> float | None:
         """The keep-alive period in use, known once the pool is open."""
-        return self._keepalive
+        return self._maker.keepalive
 
     def _log(self) -> Any:
         return get_logger()
@@ -206,77 +215,86 @@ class AsyncGatewayPool:
         unreachable server raises its own error (``AuthenticationError``,
         ``ServerUnreachableError``), and so are the rest up to ``min_size``,
         within ``timeout`` (``PoolTimeout``). Opening an open pool does
-        nothing; a closed pool cannot be opened again. Cancelling it closes
-        what it opened.
+        nothing, and a second ``open`` while one runs waits for it and shares
+        its outcome; a closed pool cannot be opened again. Cancelling it, or a
+        failure, closes what it opened.
         """
         if self._closed:
             raise PoolClosedError(f"{self!r} is closed; make a new pool")
-        if self._opened:
+        if self._opening is not None:
+            await asyncio.shield(self._opening)
             return
         self._loop = asyncio.get_running_loop()
         self._pid = os.getpid()
+        self._opening = self._loop.create_future()
         self._opened = True
         try:
             if wait and self.min_size:
                 async with _compat.timeout(timeout):
-                    first = await self._new_member(self._own)
-                    self._hand(first)
-                    await asyncio.gather(
-                        *(self._first_sessions(self.min_size - 1)),
-                    )
+                    self._hand(await self._new_member(self._own))
+                    await asyncio.gather(*self._first_sessions())
         except BaseException as exc:
-            await self.close(timeout=0)
+            error = exc
             if isinstance(exc, _compat.TIMEOUT_ERRORS) and not isinstance(
                 exc, AiomeroError
             ):
-                raise PoolTimeout(f"{self.name}: not open within {timeout} s") from None
-            raise
+                error = PoolTimeout(f"{self.name}: not open within {timeout} s")
+            self._opening.set_exception(error)
+            # Retrieved here, so that no one awaiting it is not a warning.
+            self._opening.exception()
+            await self.close(timeout=0)
+            if error is exc:
+                raise
+            raise error from None
+        self._opening.set_result(None)
         self._spawn(_maintain(weakref.ref(self)), "maintain", cancellable=True)
         self._log().info(
-            "pool_opened",
-            pool=self.name,
-            min_size=self.min_size,
-            max_size=self.max_size,
-            keepalive_interval=self._keepalive,
+            "pool_opened", pool=self.name, min_size=self.min_size,
+            max_size=self.max_size, keepalive_interval=self._maker.keepalive,
             joined=self.join_sessions,
-        )
+        )  # fmt: skip
 
-    def _first_sessions(self, count: int) -> list[Coroutine[Any, Any, None]]:
+    def _first_sessions(self) -> list[Coroutine[Any, Any, None]]:
         async def one() -> None:
-            self._hand(await self._new_member(self._own))
+            # Borrowers may have made the pool grow meanwhile.
+            if self._own.size < self._own.max_size:
+                self._hand(await self._new_member(self._own))
 
-        return [one() for _ in range(count)]
+        return [one() for _ in range(self.min_size - 1)]
 
     async def close(self, timeout: float | None = 10.0) -> None:
-        """Close the pool and every session in it.
+        """Close the pool and every session in it, within ``timeout``.
 
         Tasks waiting for a session get ``PoolClosedError``. Sessions still
-        lent out are waited for up to ``timeout`` seconds, then closed under
-        their borrowers (whose calls then fail) with a ``ResourceWarning``.
-        Idempotent. Cancelling it still closes every session, without waiting.
+        lent out are waited for, then closed under their borrowers (whose
+        calls then fail) with a ``ResourceWarning``; sessions being made are
+        closed once made, and whatever is still running when the timeout
+        ends is cut short. Idempotent. Cancelling it cuts everything short at
+        once: the sessions are freed locally, and the server ends them at its
+        idle timeout.
         """
         if self._closed:
             return
         self._closed = True
         self._closing.set()
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
 
         # Nothing new starts: maintenance stops and waiters are told.
         for task in list(self._cancellable):
             task.cancel()
         for share in self._shares():
-            while share.waiting:
-                waiter = share.waiting.popleft()
-                if not waiter.done():
-                    waiter.set_exception(PoolClosedError(f"{self.name} was closed"))
+            self._fail_waiters(share, PoolClosedError(f"{self.name} was closed"))
         try:
-            await self._wait_returned(timeout)
-        finally:
-            await self._close_all()
+            await self._wait_returned(deadline)
+        except asyncio.CancelledError:
+            await self._close_all(time.monotonic())
+            raise
+        await self._close_all(deadline)
 
-    async def _wait_returned(self, timeout: float | None) -> None:
-        # Borrowers get up to the timeout to give their sessions back.
+    async def _wait_returned(self, deadline: float | None) -> None:
+        # Borrowers get until the deadline to give their sessions back.
         with contextlib.suppress(*_compat.TIMEOUT_ERRORS):
-            async with _compat.timeout(timeout):
+            async with _compat.timeout(_remaining(deadline)):
                 while any(share.lent for share in self._shares()):
                     self._returned.clear()
                     await self._returned.wait()
@@ -288,7 +306,7 @@ class AsyncGatewayPool:
                 stacklevel=3,
             )
 
-    async def _close_all(self) -> None:
+    async def _close_all(self, deadline: float | None) -> None:
         # Sessions under a check or a keep-alive are closed too: the tasks
         # doing those were cancelled.
         members = [
@@ -297,22 +315,25 @@ class AsyncGatewayPool:
             for m in (*share.idle, *share.lent, *share.checking)
         ]
         for share in self._shares():
+            share.size -= len(share.idle) + len(share.lent) + len(share.checking)
             share.idle.clear()
             share.lent.clear()
             share.checking.clear()
-            share.size = 0
-        if self._spare is not None:
-            self._spare = None
-        # A shared session is killed once, by the last connection to close.
-        last = members[-1] if self.join_sessions and members else None
+        # A shared session is ended once, by the last of its connections.
+        joined = [m for m in members if m.gateway._group_locked is not None]
+        last = joined[-1] if joined else None
         await asyncio.gather(
-            *(self._close_member(m, kill=m is last or None) for m in members),
-            return_exceptions=True,
+            *(self._close_member(m, last=m is last, deadline=deadline) for m in members)
         )
-        # Sessions being made or ended finish first; a session made now is
-        # closed by the task that made it.
+
+        # Sessions being made finish and are closed by the task that made
+        # them; what runs past the deadline is cut short.
         while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            tasks = list(self._tasks)
+            _, late = await asyncio.wait(tasks, timeout=_remaining(deadline))
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         self._log().info("pool_closed", pool=self.name, closed=len(members))
 
     async def __aenter__(self) -> AsyncGatewayPool:
@@ -346,14 +367,18 @@ class AsyncGatewayPool:
         block (``-1``: every group of the user); the session's own group is
         never switched for it. ``user`` lends a session of that user, made by
         this pool's administrator session (``PermissionDeniedError`` if it is
-        not one). Waits up to ``timeout`` (default: the pool's) and raises
-        ``PoolTimeout``, or ``PoolBusyError`` at once when too many tasks wait.
-        The session goes back when the block ends, whatever ends it; a task
-        cancelled while waiting or holding never loses a session.
+        not one). Waits up to ``timeout`` (default: the pool's), check of the
+        session included, and raises ``PoolTimeout``, or ``PoolBusyError`` at
+        once when too many tasks wait. The session goes back when the block
+        ends, whatever ends it; a task cancelled while waiting or holding
+        never loses a session.
         """
         chosen = check_group(group)
-        if user is not None and (not isinstance(user, str) or not user.strip()):
-            raise ValueError("user must be a non-empty user name")
+        if user is not None:
+            if not isinstance(user, str):
+                raise TypeError(f"user must be a str, not {type(user).__name__}")
+            if not user or user != user.strip():
+                raise ValueError(f"user: {user!r} is not a user name")
         wait = self.timeout if timeout is _UNSET else check_timeout(timeout, "timeout")
         self._check_usable()
         share = self._own if user is None else self._sudo_share(user)
@@ -387,15 +412,37 @@ class AsyncGatewayPool:
             share = self._sudo[user] = Share(user, _SUDO_MIN, self.max_size)
         return share
 
-    async def _get(self, share: Share, wait: float | None) -> Member:
-        self._stats[base.REQUESTS_NUM] += 1
+    async def _get(
+        self, share: Share, wait: float | None, count: bool = True
+    ) -> Member:
+        if count:
+            self._stats[base.REQUESTS_NUM] += 1
+        deadline = None if wait is None else time.monotonic() + wait
+        started = time.monotonic()
+        try:
+            while True:
+                member = await self._next(share, deadline, wait)
+                # A session found dead on the way is replaced; wait again.
+                if await self._fit_to_lend(member, deadline):
+                    break
+        finally:
+            self._stats[base.REQUESTS_WAIT_MS] += int(
+                (time.monotonic() - started) * 1000
+            )
+        if self._closed:
+            self._hand(member)
+            raise PoolClosedError(f"{self.name} was closed")
+        return self._lend(member)
 
+    async def _next(
+        self, share: Share, deadline: float | None, wait: float | None
+    ) -> Member:
+        """The next session of ``share``: an idle one, or the first given
+        back or made while this task waits."""
         # An idle session goes at once, the most recently used first, so
         # that sessions beyond the minimum stay idle and can be closed.
-        while share.idle:
-            member = share.idle.pop()
-            if await self._fit_to_lend(member):
-                return self._lend(member)
+        if share.idle:
+            return share.idle.pop()
 
         if self.max_waiting and share.pending_waiters() >= self.max_waiting:
             self._stats[base.REQUESTS_ERRORS] += 1
@@ -411,14 +458,10 @@ class AsyncGatewayPool:
         waiter: asyncio.Future[Member] = asyncio.get_running_loop().create_future()
         share.waiting.append(waiter)
         self._stats[base.REQUESTS_QUEUED] += 1
-        # Sessions under a check come back soon: only the shortfall grows.
-        coming = share.growing + len(share.checking)
-        if share.size < share.max_size and coming < share.pending_waiters():
-            self._grow(share)
-        started = time.monotonic()
+        self._grow_for_waiters(share)
         try:
-            async with _compat.timeout(wait):
-                member = await waiter
+            async with _compat.timeout(_remaining(deadline)):
+                return await waiter
         except BaseException as exc:
             # A session handed over just as the wait ended is not lost.
             if waiter.done() and not waiter.cancelled() and not waiter.exception():
@@ -429,12 +472,20 @@ class AsyncGatewayPool:
                 exc, AiomeroError
             ):
                 raise self._timed_out(share, wait) from self._last_error
+            if isinstance(exc, AiomeroError):
+                self._stats[base.REQUESTS_ERRORS] += 1
             raise
-        finally:
-            self._stats[base.REQUESTS_WAIT_MS] += int(
-                (time.monotonic() - started) * 1000
-            )
-        return self._lend(member)
+
+    def _grow_for_waiters(self, share: Share) -> None:
+        # Sessions under a check come back soon: only the shortfall grows,
+        # and nothing while the share pauses after a failure.
+        coming = share.growing + len(share.checking)
+        if (
+            share.size < share.max_size
+            and coming < share.pending_waiters()
+            and time.monotonic() >= share.pause_until
+        ):
+            self._grow(share)
 
     def _timed_out(self, share: Share, wait: float | None) -> PoolTimeout:
         self._stats[base.REQUESTS_ERRORS] += 1
@@ -453,32 +504,38 @@ class AsyncGatewayPool:
         member.runs_at_lend = member.gateway._runs
         return member
 
-    async def _fit_to_lend(self, member: Member) -> bool:
-        """Whether an idle session may be lent, pinging it when due."""
+    async def _fit_to_lend(self, member: Member, deadline: float | None) -> bool:
+        """Whether a session may be lent, pinging it when due."""
         now = time.monotonic()
         if now >= member.expires:
-            self._discard(member, "expired", replace=False)
+            self._discard(member, "lifetime", replace=False)
             return False
         check = self.check
         if check is None:
             check = now - member.last_contact > _CHECK_AFTER_IDLE
         if not check:
             return True
+        limit = min(5.0, self.timeout)
+        left = _remaining(deadline)
+        if left is not None:
+            limit = max(0.01, min(limit, left))
         try:
-            alive = await self._ping(member, "check_failed")
+            return await self._ping(member, "check_failed", limit)
         except BaseException:
-            member.share.checking.discard(member)
-            self._discard(member, "check_cancelled", replace=True)
+            # The borrower gave up, not the session: it is checked again
+            # in the background, then lent to someone else.
+            self._spawn(
+                self._check_abandoned(member), "check_abandoned", cancellable=True
+            )
             raise
-        return alive
 
-    async def _ping(self, member: Member, why: str) -> bool:
+    async def _ping(self, member: Member, why: str, limit: float | None = None) -> bool:
         """Whether a session out of the idle queue still answers; one that
         does not is replaced. Cancelling it leaves the session to close()."""
         share = member.share
         share.checking.add(member)
         try:
-            await member.gateway.ping(timeout=min(5.0, self.timeout))
+            await member.gateway.ping(timeout=limit or min(5.0, self.timeout))
         except AiomeroError as exc:
             share.checking.discard(member)
             self._lost(member, why, exc)
@@ -494,13 +551,17 @@ class AsyncGatewayPool:
         share.lent.discard(member)
         self._returned.set()
         gateway = member.gateway
-        gateway._default_group = self._default_group_of(share)
+        gateway._default_group = member.default_group
         if self._closed:
+            share.size -= 1
             self._spawn(self._close_member(member), "close_returned")
             return
 
         # A session that died, or whose group the borrower switched, is not
-        # lent again; one with an abandoned call is checked first.
+        # lent again; one that ran code of its own has its services closed,
+        # and one with an abandoned call is checked first. Both count as
+        # under a check at once, so that no waiter grows the pool for a
+        # session that comes back in a moment.
         if not gateway.isConnected():
             self._lost(member, "returned_dead", None)
         elif gateway._group_switched:
@@ -511,20 +572,15 @@ class AsyncGatewayPool:
                 self._reset_services(member), "reset_services", cancellable=True
             )
         elif gateway._abandoned_calls != member.abandoned_at_lend:
-            # Counted as under a check at once, so no waiter grows the pool
-            # for a session that comes back in a moment.
             share.checking.add(member)
             self._spawn(
                 self._check_abandoned(member), "check_abandoned", cancellable=True
             )
         elif time.monotonic() >= member.expires:
-            self._discard(member, "lifetime", replace=True)
+            self._discard(member, "lifetime", replace=False)
         else:
             member.last_contact = member.last_used = time.monotonic()
             self._hand(member)
-
-    def _default_group_of(self, share: Share) -> int | str | None:
-        return self._template.settings.group if share.user is None else None
 
     async def _check_abandoned(self, member: Member) -> None:
         # A call left running on the session thread must finish (or reach its
@@ -552,6 +608,7 @@ class AsyncGatewayPool:
         """Give a session to the first task waiting, else make it idle."""
         share = member.share
         if self._closed:
+            share.size -= 1
             self._spawn(self._close_member(member), "close_late")
             return
         while share.waiting:
@@ -571,15 +628,14 @@ class AsyncGatewayPool:
     async def _add_session(self, share: Share) -> None:
         """Make one session for ``share``, retrying with backoff while the
         server is away, up to the reconnect deadline."""
-        deadline = time.monotonic() + self.reconnect_timeout
         delay = _BACKOFF_FIRST
         member = None
         try:
             while member is None:
                 try:
                     member = await self._new_member(share, counted=True)
-                except AiomeroError as exc:
-                    if not self._retry_after(share, exc, deadline):
+                except Exception as exc:
+                    if not self._retry_after(share, exc):
                         share.size -= 1
                         return
                     self._log().info(
@@ -601,31 +657,42 @@ class AsyncGatewayPool:
             share.growing -= 1
         self._hand(member)
 
-    def _retry_after(self, share: Share, exc: AiomeroError, deadline: float) -> bool:
-        """Whether to try again after a failed attempt to make a session."""
+    def _retry_after(self, share: Share, exc: Exception) -> bool:
+        """Whether to try again, soon, after a failed attempt to make a
+        session; if not, the share pauses before any new attempt."""
+        now = time.monotonic()
         self._last_error = exc
         self._stats[base.SESSIONS_ERRORS] += 1
+        if share.failing_since is None:
+            share.failing_since = now
 
         # With no session left, waiting tasks learn why at once rather than
-        # by a timeout; beyond the minimum nobody needs the retry.
+        # by a timeout.
         alone = share.size == share.growing
         if alone:
             self._fail_waiters(share, exc)
 
-        # Credentials the server refused will not be accepted later, nor a
-        # substituted user it does not know.
-        if isinstance(exc, AuthenticationError) or share.user is not None:
-            return False
-        if alone and share.size > share.min_size:
-            return False
-        if time.monotonic() < deadline:
+        # Past the reconnect deadline, the failure is reported, once.
+        if now - share.failing_since >= self.reconnect_timeout:
+            if not share.reported and share.user is None:
+                share.reported = True
+                self._log().error(
+                    "reconnect_failed", pool=self.name, error=error_text(exc),
+                    timeout=self.reconnect_timeout,
+                )  # fmt: skip
+                if self._reconnect_failed is not None:
+                    self._reconnect_failed(self)
+        elif (
+            isinstance(exc, _TRANSIENT)
+            and share.user is None
+            and not (alone and share.size > share.min_size)
+        ):
             return True
-        self._log().error(
-            "reconnect_failed", pool=self.name, error=error_text(exc),
-            timeout=self.reconnect_timeout,
-        )  # fmt: skip
-        if self._reconnect_failed is not None:
-            self._reconnect_failed(self)
+
+        # Refused credentials, a hook that raised, an unknown substituted
+        # user: trying again at once would only storm the server.
+        share.pause = min(_PAUSE_MAX, max(_BACKOFF_FIRST, share.pause * 2))
+        share.pause_until = now + jittered(share.pause)
         return False
 
     def _fail_waiters(self, share: Share, exc: BaseException) -> None:
@@ -645,8 +712,11 @@ class AsyncGatewayPool:
                 try:
                     await self._configure(gateway)
                 except BaseException:
-                    await gateway.close(kill=False if self.join_sessions else None)
+                    kill = self._maker.kills_on_close(gateway, last=share.size == 1)
+                    await gateway.close(kill=kill)
                     raise
+                # What configure set is the session's starting point.
+                gateway._group_switched = False
         except BaseException:
             if not counted:
                 share.size -= 1
@@ -656,8 +726,14 @@ class AsyncGatewayPool:
         if share.user is not None:
             # A substituted session dies at its time to live: renew it first.
             lifetime = min(lifetime, 0.8 * self.sudo_ttl)
-        member = Member(gateway, share, now, now + jittered(lifetime, 0.05), now, now)
+        expires = now + jittered(lifetime, 0.05)
+        member = Member(gateway, share, now, expires, now, now)
+        member.default_group = gateway._default_group
         self._stats[base.SESSIONS_NUM] += 1
+        self._last_error = None
+        share.failing_since = None
+        share.reported = False
+        share.pause = 0.0
         old = share.replacing.popleft() if share.replacing else _UNSET
         if old is _UNSET:
             self._log().info(
@@ -673,54 +749,17 @@ class AsyncGatewayPool:
         return member
 
     async def _connect(self, share: Share) -> AsyncGateway:
-        if share.user is not None:
-            # A substituted user's session is made by one of our own.
-            async with self.acquire() as admin:
-                ttl_ms = int(self.sudo_ttl * 1000)
-                return await admin.suConn(share.user, ttl=ttl_ms)
+        if share.user is None:
+            return await self._maker.own()
 
-        if self.join_sessions and self._shared_key is not None:
-            model = self._template
-            gateway = AsyncGateway.from_session_key(
-                self._shared_key, host=model.host, port=model.port,
-                secure=model.secure, timeout=model._deadlines.call,
-                connect_timeout=model._deadlines.connect,
-            )  # fmt: skip
-            gateway._default_group = model.settings.group
-            try:
-                await gateway.connect()
-            except AiomeroError:
-                # The shared session is gone: the next attempt logs in anew.
-                self._shared_key = None
-                raise
-        else:
-            gateway = self._take_spare()
-            await gateway.connect()
-            if self.join_sessions:
-                self._shared_key = gateway._session_key()
-        if self.join_sessions:
-            gateway._group_locked = (
-                "the pool's connections share one session; pass group= per "
-                "call or per acquire instead"
-            )
-        if self._keepalive is None and self._keepalive_setting is not None:
-            self._keepalive = await self._keepalive_period(gateway)
-        return gateway
-
-    def _take_spare(self) -> AsyncGateway:
-        # The gateway made at construction is used first, then new ones.
-        spare, self._spare = self._spare, None
-        return spare if spare is not None else self._factory()
-
-    async def _keepalive_period(self, gateway: AsyncGateway) -> float:
-        if self._keepalive_setting != "auto":
-            assert isinstance(self._keepalive_setting, float)
-            return self._keepalive_setting
+        # A substituted user's session is made by one of our own, borrowed
+        # for a moment.
+        admin = await self._get(self._own, self.timeout, count=False)
         try:
-            idle = await gateway.run(_server_idle_timeout, group=None)
-        except AiomeroError:
-            idle = _DEFAULT_SERVER_IDLE
-        return max(0.1, min(idle / 3, 300.0))
+            ttl_ms = int(self.sudo_ttl * 1000)
+            return await admin.gateway.suConn(share.user, ttl=ttl_ms)
+        finally:
+            self._return(admin)
 
     def _lost(self, member: Member, why: str, exc: BaseException | None) -> None:
         self._stats[base.SESSIONS_LOST] += 1
@@ -740,20 +779,24 @@ class AsyncGatewayPool:
             "session_discarded", pool=self.name, session=member.fingerprint,
             reason=why,
         )  # fmt: skip
-        self._spawn(self._close_member(member), "close_session")
+        last = share.user is None and share.size == 0 and not share.growing
+        self._spawn(self._close_member(member, last=last), "close_session")
         needed = share.pending_waiters() > share.growing or share.size < share.min_size
-        if not self._closed and needed:
+        if not self._closed and needed and time.monotonic() >= share.pause_until:
             if replace:
                 share.replacing.append(member.fingerprint)
             self._grow(share)
 
-    async def _close_member(self, member: Member, kill: bool | None = None) -> None:
-        # A joined connection only detaches unless told to end the session,
-        # so that closing one never ends the others'.
-        if kill is None:
-            kill = not self.join_sessions and member.gateway._owns_session
+    async def _close_member(
+        self, member: Member, last: bool = False, deadline: float | None = None
+    ) -> None:
+        # A joined connection only detaches unless it is the last one, so
+        # that closing one never ends the others' session.
+        kill = self._maker.kills_on_close(member.gateway, last)
+        left = _remaining(deadline)
+        timeout = 5.0 if left is None else max(0.05, min(5.0, left))
         with contextlib.suppress(Exception):
-            await member.gateway.close(kill=kill, timeout=5.0)
+            await member.gateway.close(kill=kill, timeout=timeout)
 
     # -- maintenance ------------------------------------------------------------
 
@@ -766,9 +809,10 @@ class AsyncGatewayPool:
         for user, share in list(self._sudo.items()):
             if not share.size and not share.waiting:
                 del self._sudo[user]
-        return min(_MAX_TICK, (self._keepalive or _MAX_TICK) / 4)
+        return min(_MAX_TICK, (self._maker.keepalive or _MAX_TICK) / 4)
 
     def _tend(self, share: Share, now: float) -> None:
+        keepalive = self._maker.keepalive
         for member in list(share.idle):
             if now >= member.expires:
                 share.idle.remove(member)
@@ -780,15 +824,18 @@ class AsyncGatewayPool:
                     "pool_shrunk", pool=self.name, share=share.label(),
                     size=share.size,
                 )  # fmt: skip
-            elif self._keepalive is not None and (
-                now - member.last_contact >= self._keepalive
-            ):
+            elif keepalive is not None and now - member.last_contact >= keepalive:
                 share.idle.remove(member)
                 share.checking.add(member)
                 self._spawn(self._keep_alive(member), "keepalive", cancellable=True)
-        missing = share.min_size - share.size
-        for _ in range(max(0, missing)):
+
+        # Back to the minimum, and enough for the tasks waiting, unless the
+        # share pauses after a failure.
+        if now < share.pause_until:
+            return
+        for _ in range(max(0, share.min_size - share.size)):
             self._grow(share)
+        self._grow_for_waiters(share)
 
     async def _keep_alive(self, member: Member) -> None:
         self._stats[base.KEEPALIVES_NUM] += 1
@@ -883,7 +930,6 @@ def _close_stateful_services(gw: Any) -> int:
     return len(services)
 
 
-def _server_idle_timeout(gw: Any) -> float:
-    # The idle timeout the server gives this session, in seconds.
-    session = gw.getSessionService().getSession(gw.c.getSessionId())
-    return float(session.getTimeToIdle().val) / 1000.0
+def _remaining(deadline: float | None) -> float | None:
+    # Seconds left until ``deadline`` (None: no limit), never below zero.
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
