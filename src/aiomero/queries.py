@@ -12,6 +12,7 @@ from typing import Any
 
 import omero
 import omero.gateway
+import omero.rtypes
 from omero.rtypes import unwrap
 
 from .errors import ServerError
@@ -161,9 +162,32 @@ def find_objects(
     return [to_info(row) for row in rows]
 
 
+# Cells holding a plain value, read directly: most projection cells are
+# these, and unwrap() costs several calls for each.
+_PLAIN_CELLS = frozenset(
+    {
+        omero.rtypes.RBoolI,
+        omero.rtypes.RDoubleI,
+        omero.rtypes.RFloatI,
+        omero.rtypes.RIntI,
+        omero.rtypes.RLongI,
+        omero.rtypes.RStringI,
+        omero.rtypes.RTimeI,
+    }
+)
+
+
+def _cell(cell: Any) -> Any:
+    if cell is None:
+        return None
+    if type(cell) in _PLAIN_CELLS:
+        return cell._val
+    return unwrap(cell)
+
+
 def convert_rows(rows: Any) -> list[list[Any]]:
     """Projection rows of ``omero.RType`` cells as rows of Python values."""
-    return [[None if cell is None else unwrap(cell) for cell in row] for row in rows]
+    return [[_cell(cell) for cell in row] for row in rows]
 
 
 def sudo_session(gw: Any, username: str, group: str | None, ttl: int) -> str:
