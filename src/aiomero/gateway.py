@@ -58,14 +58,21 @@ T = TypeVar("T")
 _UNSET: Any = object()
 _ids = itertools.count(1)
 _live: weakref.WeakSet[AsyncGateway] = weakref.WeakSet()
+# Seconds the session threads of forgotten gateways get to end at exit.
+_EXIT_GRACE = 3.0
 
 
 @atexit.register
 def _free_forgotten_gateways() -> None:
     # A gateway nobody closed still holds an Ice communicator, whose threads
-    # would keep the interpreter from exiting; destroy them at exit.
-    for gateway in list(_live):
-        gateway._abandon("the interpreter exited")
+    # would keep the interpreter from exiting; destroy them at exit. Each
+    # session thread is then given a moment to leave Ice: a thread still in
+    # Ice's C++ code when the interpreter finalizes aborts the process.
+    threads = [gateway._abandon("the interpreter exited") for gateway in list(_live)]
+    deadline = time.monotonic() + _EXIT_GRACE
+    for thread in threads:
+        if thread is not None:
+            thread.stop(join_timeout=max(0.0, deadline - time.monotonic()))
 
 
 class AsyncGateway:
@@ -974,11 +981,12 @@ class AsyncGateway:
             duration_ms=round((time.monotonic() - started) * 1000, 1),
         )
 
-    def _abandon(self, why: str) -> None:
-        """Free the thread and communicator of a gateway nobody closed."""
+    def _abandon(self, why: str) -> SessionThread | None:
+        """Free the thread and communicator of a gateway nobody closed; the
+        thread, asked to stop, for a caller that may wait for it."""
         thread, session = self._thread, self._session
         if thread is None or session is None:
-            return
+            return None
         described = repr(self)  # while it still says connected
         self._thread = self._session = None
         self._connected = False
@@ -991,6 +999,7 @@ class AsyncGateway:
         session.abort()
         thread.submit_nowait(session.close, False)
         thread.stop(join_timeout=0)
+        return thread
 
     def _free_dead_session(self) -> None:
         """Free what a session found expired or lost still holds.
