@@ -58,6 +58,8 @@ T = TypeVar("T")
 _UNSET: Any = object()
 _ids = itertools.count(1)
 _live: weakref.WeakSet[AsyncGateway] = weakref.WeakSet()
+# Session threads told to stop while still inside a call, not waited for.
+_stopping: weakref.WeakSet[SessionThread] = weakref.WeakSet()
 # Seconds the session threads of forgotten gateways get to end at exit.
 _EXIT_GRACE = 3.0
 
@@ -68,11 +70,11 @@ def _free_forgotten_gateways() -> None:
     # would keep the interpreter from exiting; destroy them at exit. Each
     # session thread is then given a moment to leave Ice: a thread still in
     # Ice's C++ code when the interpreter finalizes aborts the process.
-    threads = [gateway._abandon("the interpreter exited") for gateway in list(_live)]
+    for gateway in list(_live):
+        gateway._abandon("the interpreter exited")
     deadline = time.monotonic() + _EXIT_GRACE
-    for thread in threads:
-        if thread is not None:
-            thread.stop(join_timeout=max(0.0, deadline - time.monotonic()))
+    for thread in list(_stopping):
+        thread.stop(join_timeout=max(0.0, deadline - time.monotonic()))
 
 
 class AsyncGateway:
@@ -973,6 +975,8 @@ class AsyncGateway:
             # A thread still inside a call (user code in run(), say) ends on
             # its own once that call returns; the event loop must not wait.
             thread.stop(join_timeout=0 if stuck else None)
+            if stuck:
+                _stopping.add(thread)
         self._log().info(
             "closed",
             host=self.host,
@@ -981,12 +985,11 @@ class AsyncGateway:
             duration_ms=round((time.monotonic() - started) * 1000, 1),
         )
 
-    def _abandon(self, why: str) -> SessionThread | None:
-        """Free the thread and communicator of a gateway nobody closed; the
-        thread, asked to stop, for a caller that may wait for it."""
+    def _abandon(self, why: str) -> None:
+        """Free the thread and communicator of a gateway nobody closed."""
         thread, session = self._thread, self._session
         if thread is None or session is None:
-            return None
+            return
         described = repr(self)  # while it still says connected
         self._thread = self._session = None
         self._connected = False
@@ -999,7 +1002,7 @@ class AsyncGateway:
         session.abort()
         thread.submit_nowait(session.close, False)
         thread.stop(join_timeout=0)
-        return thread
+        _stopping.add(thread)
 
     def _free_dead_session(self) -> None:
         """Free what a session found expired or lost still holds.
