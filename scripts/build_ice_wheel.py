@@ -107,6 +107,15 @@ def installed_version() -> str | None:
         return None
 
 
+def installed_runs() -> bool:
+    """Whether the installed runtime imports on this Python: a wheel built
+    without the fixes above installs on Python 3.12 but fails to import."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import Ice"], capture_output=True, check=False
+    )
+    return done.returncode == 0
+
+
 def pip(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "pip", *args], check=True)
 
@@ -163,7 +172,7 @@ def main() -> int:
     args = parser.parse_args()
 
     have = installed_version()
-    if have == ICE_VERSION:
+    if have == ICE_VERSION and installed_runs():
         print(f"zeroc-ice {have} already installed")
         return 0
 
@@ -175,7 +184,8 @@ def main() -> int:
     if args.no_install:
         print(wheel)
         return 0
-    pip("install", "--quiet", str(wheel))
+    # A copy that cannot run here (built without the fixes) is replaced.
+    pip("install", "--quiet", "--force-reinstall", "--no-deps", str(wheel))
     print(f"installed zeroc-ice {ICE_VERSION} from {wheel}")
     return 0
 
