@@ -9,19 +9,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
-import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+import gateway_helpers
 from aiomero.gateway import AsyncGateway
 
 if TYPE_CHECKING:
     from aiomero.testing import Emulator
 
 __all__ = [
-    "PASSWORDS",
     "LoopProbe",
     "free_port",
     "gateway_for",
@@ -32,57 +30,18 @@ __all__ = [
     "silent_server",
 ]
 
-# The default catalog's users and their passwords (aiomero.testing.testdata).
-PASSWORDS = {
-    "root": "omero",
-    "alice": "alice-pw",
-    "bob": "bob-pw",
-    "erin": "erin-pw",
-}
-
 
 def gateway_for(emulator: Emulator, username: str = "alice", **options: Any) -> Any:
-    """A new, unconnected AsyncGateway of a default-catalog user."""
-    options.setdefault("passwd", PASSWORDS[username])
+    """A new, unconnected AsyncGateway of a default-catalog user (alice by
+    default), with that user's password unless ``passwd`` is given."""
+    options.setdefault("passwd", gateway_helpers.password(username))
     return AsyncGateway(username, host=emulator.host, port=emulator.port, **options)
 
 
-def free_port() -> int:
-    """A local TCP port nothing listens on (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextlib.contextmanager
-def silent_server() -> Iterator[int]:
-    """A local port that accepts connections and never sends a byte."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    held: list[socket.socket] = []
-
-    def accept() -> None:
-        # Accepted sockets are kept open, so a client waits for its reply.
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            held.append(conn)
-
-    thread = threading.Thread(target=accept, name="silent-server", daemon=True)
-    thread.start()
-    try:
-        yield int(listener.getsockname()[1])
-    finally:
-        # shutdown() wakes the blocked accept(); close() alone would not.
-        with contextlib.suppress(OSError):
-            listener.shutdown(socket.SHUT_RDWR)
-        listener.close()
-        for conn in held:
-            conn.close()
-        thread.join(2)
+# Same port helpers as the gateway tests, under the names these tests use.
+free_port = gateway_helpers.closed_port
+silent_server = gateway_helpers.silent_port
+os_threads = gateway_helpers.os_threads
 
 
 class LoopProbe:
@@ -123,11 +82,6 @@ def _status(field: str) -> int:
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     raise KeyError(field)
-
-
-def os_threads() -> int:
-    """The process's thread count as the kernel sees it."""
-    return _status("Threads")
 
 
 def rss_kib() -> int:
