@@ -57,6 +57,7 @@ class EmulatorProcess:
         self.startup_timeout = startup_timeout
         self.env = env
         self._process: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
         self._output: collections.deque[str] = collections.deque(maxlen=200)
         self._ready = threading.Event()
 
@@ -120,6 +121,7 @@ class EmulatorProcess:
         )
         reader = threading.Thread(target=self._read, args=(self._process,), daemon=True)
         reader.start()
+        self._reader = reader
 
         deadline = time.monotonic() + self.startup_timeout
         while not self._ready.wait(0.05):
@@ -143,6 +145,7 @@ class EmulatorProcess:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=timeout)
+        self._join_reader()
 
     def kill(self) -> None:
         """Kill the child at once, as a crash would."""
@@ -150,6 +153,13 @@ class EmulatorProcess:
         if process is not None and process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+        self._join_reader()
+
+    def _join_reader(self) -> None:
+        # The child is gone, so its output ends and the reader closes the pipe.
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.join(timeout=5)
 
     def restart(self) -> None:
         """A new child on the same ports; every session is lost."""
@@ -178,14 +188,15 @@ class EmulatorProcess:
 
     def _read(self, process: subprocess.Popen[str]) -> None:
         assert process.stdout is not None
-        for line in process.stdout:
-            line = line.rstrip("\n")
-            self._output.append(line)
-            if line.startswith(READY_PREFIX):
-                fields = _fields(line[len(READY_PREFIX) :])
-                self.port = int(fields["port"])
-                self.insecure_port = int(fields["insecure_port"])
-                self._ready.set()
+        with process.stdout:
+            for line in process.stdout:
+                line = line.rstrip("\n")
+                self._output.append(line)
+                if line.startswith(READY_PREFIX):
+                    fields = _fields(line[len(READY_PREFIX) :])
+                    self.port = int(fields["port"])
+                    self.insecure_port = int(fields["insecure_port"])
+                    self._ready.set()
 
 
 def _fields(text: str) -> dict[str, Any]:
