@@ -8,11 +8,13 @@ import subprocess
 import sys
 import textwrap
 import traceback
+import warnings
 
 import pytest
 import structlog
 
 from aiomero import (
+    AsyncGatewayPool,
     AuthenticationError,
     CallTimeoutError,
     ConnectionLostError,
@@ -265,5 +267,67 @@ class TestSecretsNeverShow:
         everywhere = "\n".join(texts)
         assert SENTINEL_PASSWORD not in everywhere
         assert key not in everywhere
+        assert UUID.findall(everywhere) == []
+        assert str(fingerprint(key)) in everywhere
+
+    async def test_event_context_expiry_pool_and_warnings_show_no_secret(
+        self, sentinel_emulator: Emulator, everything, capfd
+    ) -> None:
+        """The event context, an expired session, a pool's sessions (made,
+        replaced, closed with one still lent) and the warnings raised on the
+        way show neither the password nor any session key."""
+        emulator = sentinel_emulator
+        where = {"host": emulator.host, "port": emulator.port}
+        texts: list[str] = []
+        keys: set[str] = set()
+
+        gateway = AsyncGateway("sentinel", SENTINEL_PASSWORD, **where)
+        await gateway.connect()
+        [key] = emulator.session_keys("sentinel")
+        keys.add(key)
+        ec = await gateway.getEventContext()
+        # The key is still there for code that needs it; its text hides it.
+        assert ec.sessionUuid == key
+        assert ec.userName == "sentinel"
+        texts += [repr(ec), str(ec)]
+        emulator.faults.expire_session(key)
+        with pytest.raises(SessionExpiredError) as expired:
+            await gateway.listProjects()
+        texts += self.shown(expired.value)
+        await gateway.close()
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            pool = AsyncGatewayPool(
+                "sentinel", SENTINEL_PASSWORD, min_size=2, check=True, **where
+            )
+            texts.append(repr(pool))
+            await pool.open()
+            keys.update(emulator.session_keys("sentinel"))
+            async with pool.acquire() as gw:
+                texts.append(repr(gw))
+                lent_key = (await gw.getEventContext()).sessionUuid
+                emulator.faults.expire_session(lent_key)
+            # The check on acquire finds the expired one and replaces it.
+            for _ in range(2):
+                async with pool.acquire() as gw:
+                    assert [p.name for p in await gw.listProjects()] == [
+                        "vault-project"
+                    ]
+            keys.update(emulator.session_keys("sentinel"))
+            lent = pool.acquire()
+            await lent.__aenter__()
+            await pool.close(timeout=0.2)
+        assert any(issubclass(w.category, ResourceWarning) for w in caught)
+        texts += [str(w.message) for w in caught]
+
+        out, err = capfd.readouterr()
+        texts += [*everything.texts, out, err]
+        assert any("session_replaced" in t for t in everything.texts)
+        assert len(keys) >= 3
+        everywhere = "\n".join(texts)
+        assert SENTINEL_PASSWORD not in everywhere
+        for one in keys:
+            assert one not in everywhere
         assert UUID.findall(everywhere) == []
         assert str(fingerprint(key)) in everywhere

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -22,8 +23,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from aiomero.errors import AuthenticationError, ServerUnreachableError
+from aiomero.errors import AuthenticationError, PoolTimeout, ServerUnreachableError
 from aiomero.gateway import AsyncGateway
+from aiomero.pool import AsyncGatewayPool
 from aiomero.testing import Emulator
 from aiomero.testing._certs import CertificateFiles, make_certificates
 from reliability_support import connected, gateway_for
@@ -224,3 +226,27 @@ class TestServerCertificate:
         with pytest.raises(ServerUnreachableError, match="certificate"):
             await gateway.connect()
         assert omero_emulator.counters.logins == 0
+
+    async def test_connections_a_pool_joins_check_the_certificate_too(
+        self, omero_emulator_factory: EmulatorFactory, tmp_path: Path
+    ) -> None:
+        """With ``join_sessions=True`` the connections joined to the first
+        session verify the server like its login: after a restart under a
+        new CA, the pool joins nothing and logs in nowhere."""
+        emulator = omero_emulator_factory()
+        assert emulator.ca_file is not None
+        first_ca = tmp_path / "first-ca.pem"
+        shutil.copyfile(emulator.ca_file, first_ca)
+        pool = AsyncGatewayPool(
+            "alice", "alice-pw", host=emulator.host, port=emulator.port,
+            secure=True, ssl_ca_file=first_ca, join_sessions=True,
+            min_size=1, max_size=2, timeout=2.0,
+        )  # fmt: skip
+        async with pool, pool.acquire():
+            emulator.restart(keep_sessions=True)
+            joins, logins = emulator.counters.joins, emulator.counters.logins
+            with pytest.raises(PoolTimeout, match="certificate"):
+                async with pool.acquire():
+                    pass
+            assert emulator.counters.joins == joins
+            assert emulator.counters.logins == logins

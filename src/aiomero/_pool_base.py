@@ -15,8 +15,6 @@ import math
 import random
 from typing import TYPE_CHECKING, Any
 
-from .settings import check_timeout
-
 if TYPE_CHECKING:
     from .gateway import AsyncGateway
 
@@ -65,13 +63,6 @@ def check_count(value: object, field: str, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"{field} must be at least {minimum}, not {value}")
     return value
-
-
-def check_seconds(value: object, field: str) -> float:
-    """A positive number of seconds, no ``None``."""
-    checked = check_timeout(value, field, allow_none=False)
-    assert checked is not None
-    return checked
 
 
 def jittered(seconds: float, spread: float = 0.1) -> float:

@@ -79,14 +79,7 @@ class SessionMaker:
 
     async def _joined(self, key: str) -> AsyncGateway:
         model = self.template
-        gateway = AsyncGateway.from_session_key(
-            key,
-            host=model.host,
-            port=model.port,
-            secure=model.secure,
-            timeout=model._deadlines.call,
-            connect_timeout=model._deadlines.connect,
-        )
+        gateway = model._joining(key)
         gateway._default_group = model.settings.group
         await gateway.connect()
         return gateway

@@ -52,7 +52,7 @@ if not isinstance(omero.clients.logging, _LoggingWithoutBasicConfig):
 class Deadlines:
     """The timeouts a session gives to Ice, in seconds (None: no limit)."""
 
-    connect: float | None
+    connect: float
     call: float | None
 
 

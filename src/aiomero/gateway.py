@@ -45,11 +45,12 @@ from .queries import (
     check_object_type,
     check_opts,
     convert_rows,
+    event_context,
     find_objects,
     sudo_session,
     to_plain,
 )
-from .settings import ConnectionSettings, check_group, check_timeout
+from .settings import ConnectionSettings, check_group, check_seconds, check_timeout
 
 __all__ = ["AsyncGateway"]
 
@@ -98,6 +99,17 @@ class AsyncGateway:
     ``retry_refused`` is an overall deadline, in seconds, during which a
     refused connection (a server still starting) is retried with backoff; a
     refused password is never retried.
+
+    Every coroutine method that calls the server takes ``timeout=`` (default:
+    ``timeout`` above) and, unless its docstring says otherwise, raises the
+    same errors: ``CallTimeoutError`` when the deadline passes (the call
+    also ends on the worker thread, at its Ice deadline);
+    ``SessionExpiredError`` or ``ConnectionLostError`` when the session or
+    the connection is gone (the gateway then reports not connected);
+    ``ServerError`` when the server refuses the call; and
+    ``GatewayClosedError`` before a connect or after a close. Cancelling the
+    awaiting task returns at once; the call runs to its end on the thread,
+    and the next call works, or raises one of the errors above.
     """
 
     def __init__(
@@ -112,7 +124,7 @@ class AsyncGateway:
         session_key: str | None = None,
         timeout: float | None = 60.0,
         connect_timeout: float = 10.0,
-        close_timeout: float = 10.0,
+        close_timeout: float | None = 10.0,
         retry_refused: float | None = None,
         ssl_ca_file: str | os.PathLike[str] | None = None,
         useragent: str = "aiomero",
@@ -148,7 +160,7 @@ class AsyncGateway:
         logger: Any,
     ) -> None:
         self._deadlines = Deadlines(
-            connect=check_timeout(connect_timeout, "connect_timeout", allow_none=False),
+            connect=check_seconds(connect_timeout, "connect_timeout"),
             call=check_timeout(timeout, "timeout"),
         )
         self._close_timeout = check_timeout(close_timeout, "close_timeout")
@@ -260,6 +272,22 @@ class AsyncGateway:
         gateway._adopt = client
         return gateway
 
+    def _joining(self, key: str) -> AsyncGateway:
+        # A gateway for the session ``key`` that keeps this one's server, its
+        # certificate check, its deadlines, agent and logger.
+        return type(self)(
+            host=self.host,
+            port=self.port,
+            secure=self.secure,
+            session_key=key,
+            timeout=self._deadlines.call,
+            connect_timeout=self._deadlines.connect,
+            close_timeout=self._close_timeout,
+            ssl_ca_file=self._ssl_ca_file,
+            useragent=self._useragent,
+            logger=self._logger,
+        )
+
     # -- state ----------------------------------------------------------------
 
     def __repr__(self) -> str:
@@ -273,18 +301,22 @@ class AsyncGateway:
 
     @property
     def host(self) -> str:
+        """The server's host name."""
         return self._settings.host
 
     @property
     def port(self) -> int:
+        """The SSL port logins go to."""
         return self._settings.port
 
     @property
     def secure(self) -> bool:
+        """Whether every call stays on SSL, not only the login."""
         return self._settings.secure
 
     @property
     def settings(self) -> ConnectionSettings:
+        """The checked connection settings (the password is never shown)."""
         return self._settings
 
     @property
@@ -612,10 +644,14 @@ class AsyncGateway:
     # -- BlitzGateway's session API, awaitable -------------------------------
 
     async def getEventContext(self, *, timeout: float | None = _UNSET) -> Any:
-        """The session's ``omero.sys.EventContext`` (plain data)."""
+        """The session's ``omero.sys.EventContext`` (plain data).
+
+        Its ``sessionUuid`` is the whole session key, but its text (``str``,
+        ``repr``) shows only a fingerprint. Raises as every call does.
+        """
         return await self._call(
             "getEventContext",
-            lambda gw: gw.getEventContext(),
+            lambda gw: event_context(gw.getEventContext()),
             timeout=timeout,
             group=None,
         )
@@ -905,15 +941,7 @@ class AsyncGateway:
             return sudo_session(gw, username, group, ttl)
 
         key = await self._call("suConn", create, timeout=timeout, group=None)
-        child = type(self).from_session_key(
-            key,
-            host=self.host,
-            port=self.port,
-            secure=self.secure,
-            timeout=self._deadlines.call,
-            connect_timeout=self._deadlines.connect,
-            logger=self._logger,
-        )
+        child = self._joining(key)
         child._owns_session = True
         await child.connect()
         return child
@@ -1024,9 +1052,3 @@ class AsyncGateway:
     def __del__(self) -> None:
         if getattr(self, "_thread", None) is not None:
             self._abandon("garbage-collected while connected")
-
-
-def _keep_alive(gw: Any) -> bool:
-    # The same remote call BlitzGateway.keepAlive makes, minus its silence.
-    gw.c.sf.keepAlive(gw._proxies["admin"]._getObj())
-    return True

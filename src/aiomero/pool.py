@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+import random
 import time
 import warnings
 import weakref
@@ -22,7 +23,7 @@ from typing import Any, Literal
 from . import _compat
 from . import _pool_base as base
 from ._logging import get_logger
-from ._pool_base import Member, Share, check_count, check_seconds, jittered
+from ._pool_base import Member, Share, check_count, jittered
 from ._pool_connect import SessionMaker
 from ._translate import error_text
 from .errors import (
@@ -35,7 +36,7 @@ from .errors import (
     ServerUnreachableError,
 )
 from .gateway import AsyncGateway
-from .settings import check_group, check_timeout
+from .settings import check_group, check_seconds, check_timeout
 
 __all__ = ["AsyncGatewayPool"]
 
@@ -75,7 +76,7 @@ class AsyncGatewayPool:
     beyond ``max_waiting`` waiting tasks (0: no cap) an acquire fails at once
     with ``PoolBusyError``. Sessions idle for ``max_idle`` seconds above the
     minimum are closed, and every session is renewed after ``max_lifetime``
-    seconds (less up to 10 % at random). ``keepalive_interval`` is the
+    seconds (less up to 5 % at random). ``keepalive_interval`` is the
     period of the keep-alive of idle sessions: ``"auto"`` for a third of the
     idle timeout the server reports, a number of seconds, or None for none.
     ``check`` pings a session before lending it: True always, False never,
@@ -726,7 +727,9 @@ class AsyncGatewayPool:
         if share.user is not None:
             # A substituted session dies at its time to live: renew it first.
             lifetime = min(lifetime, 0.8 * self.sudo_ttl)
-        expires = now + jittered(lifetime, 0.05)
+        # Up to 5 % less, never more, so that sessions made together renew
+        # at different times and none outlives max_lifetime.
+        expires = now + lifetime * random.uniform(0.95, 1.0)
         member = Member(gateway, share, now, expires, now, now)
         member.default_group = gateway._default_group
         self._stats[base.SESSIONS_NUM] += 1

@@ -15,6 +15,7 @@ import omero.gateway
 import omero.rtypes
 from omero.rtypes import unwrap
 
+from ._logging import fingerprint
 from .errors import ServerError
 from .models import to_info
 
@@ -24,6 +25,7 @@ __all__ = [
     "check_object_type",
     "check_opts",
     "convert_rows",
+    "event_context",
     "find_objects",
     "sudo_session",
     "to_plain",
@@ -134,6 +136,29 @@ def to_plain(obj: Any) -> Any:
     if obj is None:
         return None
     return to_info(getattr(obj, "_obj", obj))
+
+
+class _EventContext(omero.sys.EventContext):  # type: ignore[misc]
+    """An EventContext whose text shows the session key as a fingerprint.
+
+    ``sessionUuid`` still holds the whole key, for code that joins the
+    session; only ``str`` and ``repr`` (logs, tracebacks, debuggers) hide it.
+    """
+
+    def __str__(self) -> str:
+        shown = omero.sys.EventContext()
+        shown.__dict__.update(self.__dict__)
+        shown.sessionUuid = fingerprint(self.sessionUuid)
+        return str(shown)
+
+    __repr__ = __str__
+
+
+def event_context(ec: Any) -> Any:
+    """A copy of ``ec`` that never prints the session key."""
+    copy = _EventContext()
+    copy.__dict__.update(ec.__dict__)
+    return copy
 
 
 def find_objects(

@@ -73,6 +73,13 @@ def check_timeout(
     return float(value)
 
 
+def check_seconds(value: object, field: str) -> float:
+    """A positive number of seconds, no ``None``."""
+    checked = check_timeout(value, field, allow_none=False)
+    assert checked is not None
+    return checked
+
+
 def check_group(value: object, field: str = "group") -> int | str | None:
     """A group given by id (``-1`` for every group of the user) or by name."""
     if value is None:
