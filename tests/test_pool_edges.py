@@ -136,7 +136,8 @@ class TestJoinedSessions:
                     errors.append(exc)
             async with pool.acquire() as gw:
                 assert await gw.keepAlive()
-            assert len(errors) <= 2
+            # The loans that met the dead session saw it: no silent swap.
+            assert 1 <= len(errors) <= 2
             assert omero_emulator.counters.logins == 2
         assert omero_emulator.counters.live_sessions == 0
 

@@ -206,7 +206,7 @@ class TestIsolation:
 
             groups = [PRIVATE_LAB, READ_ONLY_LAB, ANNOTATE_LAB] * 8
             await asyncio.gather(*(worker(g, 42) for g in groups[:24]))
-        assert sum(1 for _ in groups[:24]) * 42 >= 1000
+        assert omero_emulator.counters.calls["findAllByQuery"] >= 1000
         assert wrong == []
         assert all(seen[g] for g in (PRIVATE_LAB, READ_ONLY_LAB, ANNOTATE_LAB))
 
@@ -253,6 +253,9 @@ class TestCancellation:
                     task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             omero_emulator.faults.clear_latency()
+            # Cancellations did land, and some borrowers finished: both paths ran.
+            cancelled = sum(task.cancelled() for task in tasks)
+            assert 20 <= cancelled < 100
 
             def settled() -> bool:
                 stats = pool.get_stats()
