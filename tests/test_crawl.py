@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import io
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,11 @@ from aiomero.crawl import (
     StreamOutput,
     UnknownGroupError,
 )
-from aiomero.errors import PermissionDeniedError
+from aiomero.errors import (
+    ConnectionLostError,
+    PermissionDeniedError,
+    SessionExpiredError,
+)
 from aiomero.pool import AsyncGatewayPool
 from aiomero.testing import Catalog, Emulator
 from aiomero.testing.catalog import READ_ONLY
@@ -113,12 +118,14 @@ class TestWhatACrawlFinds:
     async def test_an_unknown_group_name_is_an_error(
         self, omero_emulator: Emulator
     ) -> None:
+        """A group name the server does not know raises UnknownGroupError."""
         with pytest.raises(UnknownGroupError, match="no-such-lab"):
             await crawl(omero_emulator, groups=("no-such-lab",))
 
     async def test_without_orphans_only_contained_objects_are_found(
         self, omero_emulator: Emulator
     ) -> None:
+        """orphans=False: only projects and screens lack a parent."""
         found, _ = await crawl(omero_emulator, orphans=False)
 
         want = expected(omero_emulator.catalog, "root", orphans=False)
@@ -196,11 +203,84 @@ class TestFailures:
         assert again.previous == summary.counts
         assert parse(path.read_bytes().splitlines()) == want
 
+    async def test_a_server_restart_midway_is_retried_and_loses_nothing(
+        self,
+        omero_emulator_factory: Any,
+        tmp_path: Path,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """The server restarts, losing every session, while units are in
+        flight: their calls fail as lost, the pool makes new sessions, the
+        units are retried, and the crawl completes with every record once."""
+        caplog.set_level(logging.INFO)
+        emulator = omero_emulator_factory(latency=0.02)
+        path = tmp_path / "crawl.jsonl"
+        output = CheckpointedOutput(path, identity={"test": 1})
+        pool = AsyncGatewayPool(
+            "root", "omero", host=emulator.host, port=emulator.port, max_size=2
+        )
+        async with pool:
+            crawler = Crawler(pool, output, CrawlOptions(concurrency=2, batch_size=1))
+            running = asyncio.ensure_future(crawler.run())
+            while crawler.stats.units_done < 1:  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
+            emulator.restart(keep_sessions=False)
+            summary = await running
+            stats = pool.get_stats()
+        output.close()
+
+        retried = [
+            r.getMessage()
+            for r in caplog.records
+            if "crawl_unit_retry" in r.getMessage()
+        ]
+        assert any(
+            "ConnectionLostError" in m or "SessionExpiredError" in m for m in retried
+        )
+        assert stats["sessions_lost"] >= 1
+        assert summary.complete and summary.errors == 0
+        assert parse(path.read_bytes().splitlines()) == expected(
+            emulator.catalog, "root"
+        )
+
+    async def test_a_restart_beyond_the_retries_stops_and_a_rerun_completes(
+        self, omero_emulator_factory: Any, tmp_path: Path
+    ) -> None:
+        """Without retries, a unit whose connection is lost stops the crawl
+        with ConnectionLostError; run again, the crawl completes what was
+        left, with nothing lost or repeated."""
+        emulator = omero_emulator_factory(latency=0.02)
+        path = tmp_path / "crawl.jsonl"
+        options = {"concurrency": 2, "batch_size": 1, "retries": 0}
+        output = CheckpointedOutput(path, identity={"test": 1})
+        pool = AsyncGatewayPool(
+            "root", "omero", host=emulator.host, port=emulator.port, max_size=2
+        )
+        async with pool:
+            crawler = Crawler(pool, output, CrawlOptions(**options))
+            running = asyncio.ensure_future(crawler.run())
+            while crawler.stats.units_done < 1:  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
+            emulator.restart(keep_sessions=False)
+            with pytest.raises((ConnectionLostError, SessionExpiredError)):
+                await running
+        output.close()
+        first = parse(path.read_bytes().splitlines())
+        want = expected(emulator.catalog, "root")
+        assert first < want
+
+        output = CheckpointedOutput(path, identity={"test": 1})
+        _, again = await crawl(emulator, output=output, **options)
+        output.close()
+        assert again.complete and again.errors == 0
+        assert parse(path.read_bytes().splitlines()) == want
+
 
 class TestEdges:
     async def test_a_user_who_sees_nothing_gets_an_empty_complete_crawl(
         self, omero_emulator_factory: Any
     ) -> None:
+        """A user with nothing to see gets no records and a complete crawl."""
         catalog = Catalog()
         catalog.add_user("ann", "ann-pw", groups=[catalog.add_group("lab")])
         emulator = omero_emulator_factory(catalog=catalog)
@@ -213,5 +293,6 @@ class TestEdges:
     async def test_a_group_the_user_is_not_in_is_refused(
         self, omero_emulator: Emulator
     ) -> None:
+        """A group the user is not a member of raises PermissionDeniedError."""
         with pytest.raises(PermissionDeniedError):
             await crawl(omero_emulator, "alice", groups=("read-write-lab",))
