@@ -1,7 +1,7 @@
 """``python -m benchmarks``: run the scenarios, write RESULTS.md and results.json.
 
 ``./dev bench`` runs this after setting up the environment. The full run
-takes about ten minutes on a 2-core machine; ``--quick`` a few seconds.
+takes about six minutes on a 2-core machine; ``--quick`` a few seconds.
 """
 
 from __future__ import annotations

@@ -59,6 +59,49 @@ def _concurrency(s: dict[str, Any]) -> tuple[str, bool]:
     return ", ".join(parts), all(row["of_ideal"] >= 0.9 for row in rows)
 
 
+def _concurrency_vs_threads(s: dict[str, Any]) -> tuple[str, bool]:
+    rows = s["concurrency"]["rows"]
+    threads = {
+        row["callers"]: row["calls_per_s"]
+        for row in rows
+        if row["alternative"] == "threads" and row["latency_ms"] == 50.0
+    }
+    pool = {
+        row["callers"]: row["calls_per_s"]
+        for row in rows
+        if row["alternative"] == "pool"
+        and row["latency_ms"] == 50.0
+        and row["callers"] <= 32
+    }
+    if not pool:
+        raise ValueError("no pool rows at 50 ms")
+    of_threads = {n: calls / threads[n] for n, calls in pool.items()}
+    parts = [f"N={n}: {r:.3f}" for n, r in of_threads.items()]
+    return ", ".join(parts), all(r >= 0.95 for r in of_threads.values())
+
+
+def _loop_lag(s: dict[str, Any]) -> tuple[str, bool]:
+    rows = [row for row in s["concurrency"]["rows"] if row["alternative"] == "pool"]
+    if not rows:
+        raise ValueError("no pool rows")
+    missed: dict[float, list[int]] = {}
+    for row in rows:
+        if row["lag_p99_ms"] > 5 or row["lag_max_ms"] > 20:
+            missed.setdefault(row["latency_ms"], []).append(row["callers"])
+    worst = (
+        f"worst p99 {max(row['lag_p99_ms'] for row in rows):.2f} ms, "
+        f"max {max(row['lag_max_ms'] for row in rows):.2f} ms"
+    )
+    if not missed:
+        return f"all {len(rows)} runs within ({worst})", True
+    where = "; ".join(
+        f"{latency:g} ms N={', '.join(map(str, callers))}"
+        for latency, callers in missed.items()
+    )
+    count = sum(map(len, missed.values()))
+    return f"{count} of {len(rows)} runs miss: {where} ({worst})", False
+
+
 def _memory(s: dict[str, Any]) -> tuple[str, bool]:
     pool = s["sessions"]["per_session"]["pool"]
     mib = pool["rss_mib_per_session"]
@@ -84,8 +127,8 @@ def _crawl_cpu(s: dict[str, Any]) -> tuple[str, bool]:
     c = s["crawl"]
     r = c["crawler_cpu_over_walk"]
     return (
-        f"{r:.2f} of the walk's (command, start-up included: "
-        f"{c['cli_cpu_over_walk']:.2f})",
+        f"{r:.3f} of the walk's (command, start-up included: "
+        f"{c['cli_cpu_over_walk']:.3f})",
         r <= 0.2,
     )
 
@@ -105,6 +148,17 @@ _GOALS: list[tuple[str, str, Callable[[dict[str, Any]], tuple[str, bool]]]] = [
         "concurrency",
         "pool at 50 ms, N ≤ 32: ≥ 0.9 of ideal throughput",
         _concurrency,
+    ),
+    (
+        "concurrency",
+        "pool at 50 ms, N ≤ 32: ≥ 0.95 of the throughput of N BlitzGateways "
+        "on N threads",
+        _concurrency_vs_threads,
+    ),
+    (
+        "loop-lag",
+        "pool at every latency and N: event-loop lag p99 ≤ 5 ms and max ≤ 20 ms",
+        _loop_lag,
     ),
     ("sessions", "≤ 1 MiB resident memory per pooled session", _memory),
     ("sessions", "≤ 5 OS threads per pooled session", _threads),

@@ -6,6 +6,7 @@ suite, never asserted here.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import subprocess
@@ -26,6 +27,18 @@ VARIANTS = {
     ),
 }
 ALTERNATIVES = {"sequential", "threads", "to_thread", "pool"}
+# The scenario of each goal, in the order of the goals table.
+GOAL_SCENARIOS = [
+    "overhead",
+    "overhead",
+    "concurrency",
+    "concurrency",
+    "loop-lag",
+    "sessions",
+    "sessions",
+    "crawl",
+    "crawl",
+]
 
 
 def run_benchmarks(*args: str) -> subprocess.CompletedProcess[str]:
@@ -62,7 +75,7 @@ def test_quick_run_measures_every_scenario(quick_run: Any) -> None:
     _, results = quick_run
     assert set(results["scenarios"]) == SCENARIOS
     assert results["quick"] is True
-    assert {v["scenario"] for v in results["goals"]} == SCENARIOS
+    assert [v["scenario"] for v in results["goals"]] == GOAL_SCENARIOS
     for verdict in results["goals"]:
         assert verdict["met"] in (True, False, None)
 
@@ -136,6 +149,40 @@ def test_results_md_has_the_machine_and_a_table_per_scenario(quick_run: Any) -> 
     ):
         assert heading in text
     assert text.count("| --- |") >= 7
+    for verdict in results["goals"]:
+        assert f"| {verdict['scenario']} | {verdict['goal']} |" in text
+
+
+def test_goals_name_the_pool_runs_that_miss() -> None:
+    """The pool is judged against the threads at 50 ms, and on its loop lag
+    in every run, naming the runs that miss."""
+    spec = importlib.util.spec_from_file_location(
+        "benchmark_goals", ROOT / "benchmarks" / "goals.py"
+    )
+    assert spec and spec.loader
+    goals = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(goals)
+
+    def row(way: str, callers: int, latency: float, **figures: float) -> Any:
+        found = {"alternative": way, "callers": callers, "latency_ms": latency}
+        return found | {"lag_p99_ms": 1.0, "lag_max_ms": 2.0} | figures
+
+    rows = [
+        row("threads", 8, 50.0, calls_per_s=100.0),
+        row("pool", 8, 50.0, calls_per_s=96.0, of_ideal=0.96),
+        row("threads", 32, 50.0, calls_per_s=400.0),
+        row("pool", 32, 50.0, calls_per_s=360.0, of_ideal=0.9, lag_p99_ms=6.0),
+        row("pool", 64, 5.0, calls_per_s=1.0, of_ideal=0.1, lag_max_ms=21.0),
+    ]
+    verdicts = goals.judge({"concurrency": {"rows": rows}})
+    assert [v["scenario"] for v in verdicts] == GOAL_SCENARIOS
+    of_ideal, of_threads, lag = verdicts[2:5]
+    assert of_ideal["met"] is True
+    assert of_threads["met"] is False
+    assert of_threads["measured"] == "N=8: 0.960, N=32: 0.900"
+    assert lag["met"] is False
+    assert lag["measured"].startswith("2 of 3 runs miss: 50 ms N=32; 5 ms N=64 (")
+    assert {v["met"] for v in verdicts[:2] + verdicts[5:]} == {None}
 
 
 def test_only_runs_one_scenario_and_keeps_the_reading(tmp_path: Path) -> None:
