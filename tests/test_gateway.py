@@ -328,6 +328,22 @@ class TestSudo:
         assert omero_emulator.session_keys("alice") == []
         assert (await root.getUser()).omeName == "root"
 
+    async def test_su_conn_of_a_plain_tcp_session_joins_on_tcp_at_once(
+        self, omero_emulator: Emulator, async_gateway
+    ) -> None:
+        """With secure=False the new session is joined on the plain endpoint
+        the administrator's calls already use: one join, nothing on SSL."""
+        root = await async_gateway("root")
+        counters = omero_emulator.counters
+        ssl_calls, joins = counters.endpoints["ssl"], counters.joins
+        alice = await root.suConn("alice")
+        try:
+            assert not (await alice.session_info()).secure
+            assert counters.joins == joins + 1
+            assert counters.endpoints["ssl"] == ssl_calls
+        finally:
+            await alice.close()
+
     async def test_su_conn_needs_an_administrator(self, async_gateway) -> None:
         """suConn from a user who is not an admin raises PermissionDeniedError."""
         bob = await async_gateway("bob")

@@ -355,6 +355,23 @@ class TestJoinedSessions:
             assert len(fingerprints) == 1
         assert omero_emulator.counters.live_sessions == 0
 
+    async def test_joins_of_a_plain_tcp_session_go_straight_to_tcp(
+        self, omero_emulator: Emulator
+    ) -> None:
+        """With secure=False only the first login uses SSL (and its own move
+        to TCP); the other connections join on the plain endpoint at once."""
+        pool = pool_for(omero_emulator, min_size=4, join_sessions=True)
+        async with pool:
+            counters = omero_emulator.counters
+            assert (counters.logins, counters.joins) == (1, 4)
+            assert counters.calls["createSession"] == 5
+            assert counters.calls["getConfigValue"] == 1
+            assert counters.live_sessions == 1
+            async with pool.acquire() as gw:
+                assert not (await gw.session_info()).secure
+                assert (await gw.getUser()).omeName == "root"
+        assert counters.live_sessions == 0
+
     async def test_a_discarded_joined_connection_leaves_the_session_alive(
         self, omero_emulator: Emulator
     ) -> None:

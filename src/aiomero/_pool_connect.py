@@ -49,6 +49,7 @@ class SessionMaker:
         self._keepalive_setting = keepalive
         self.keepalive: float | None = None
         self.shared_key: str | None = None
+        self.shared_router: str | None = None
         self._login = asyncio.Lock()
 
     async def own(self) -> AsyncGateway:
@@ -74,12 +75,14 @@ class SessionMaker:
                 gateway = self._new()
                 await gateway.connect()
                 self.shared_key = gateway._session_key()
+                self.shared_router = gateway._router()
                 return await self._ready(gateway)
         return await self._ready(await self._joined(key))
 
     async def _joined(self, key: str) -> AsyncGateway:
         model = self.template
         gateway = model._joining(key)
+        gateway._join_router = self.shared_router
         gateway._default_group = model.settings.group
         await gateway.connect()
         return gateway

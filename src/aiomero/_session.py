@@ -70,6 +70,7 @@ class BlockingSession:
         *,
         useragent: str,
         ssl_ca_file: str | None = None,
+        join_router: str | None = None,
     ) -> None:
         self.settings = settings
         self.deadlines = deadlines
@@ -82,6 +83,10 @@ class BlockingSession:
         self._applied_ms = _ms(deadlines.call)
         self._group_ids: dict[str, int] = {}
         self.event_context: Any = None
+        # The plain TCP router a join may go to directly (see connect), and
+        # the router this session's calls use once connected.
+        self.join_router = join_router
+        self.router: str | None = None
 
     # -- connecting -------------------------------------------------------
 
@@ -105,9 +110,12 @@ class BlockingSession:
             ]
         return props
 
-    def _new_client(self) -> Any:
+    def _new_client(self, via: str | None = None) -> Any:
+        props = self._properties()
+        if via is not None:
+            props.append(f"--Ice.Default.Router={via}")
         client = omero.client(
-            host=self.settings.host, port=self.settings.port, args=self._properties()
+            host=self.settings.host, port=self.settings.port, args=props
         )
         client.setAgent(self.useragent)
         # Login calls go to the router; bound them by the connect deadline.
@@ -126,7 +134,13 @@ class BlockingSession:
             # client at close would end the session instead of detaching.
             client.getSession().detachOnDestroy()
         else:
-            client = self._new_client()
+            # A session already moved to plain TCP by another connection is
+            # joined there directly: half the round trips of joining on SSL,
+            # then switching, and the key crosses the network the same way.
+            direct = bool(
+                settings.session_key and not settings.secure and self.join_router
+            )
+            client = self._new_client(self.join_router if direct else None)
             # Visible to abort() from here on, so a stuck login can be cut short.
             self.client = client
             try:
@@ -137,7 +151,9 @@ class BlockingSession:
                     session = client.createSession(settings.username, settings.password)
                 # Closing a client must only detach; killing is close()'s call.
                 session.detachOnDestroy()
-                if not settings.secure:
+                if direct:
+                    client._BaseClient__insecure = True
+                elif not settings.secure:
                     secure_client = client
                     client = secure_client.createClient(secure=False)
                     self.client = client
@@ -151,6 +167,9 @@ class BlockingSession:
                 raise
         self.client = client
         self.session_key = client.getSessionId()
+        self.router = (
+            None if client.isSecure() else client.getProperty("Ice.Default.Router")
+        )
         self.gateway = omero.gateway.BlitzGateway(client_obj=client)
         self._bound_new_services()
         self.event_context = self.gateway.getEventContext()

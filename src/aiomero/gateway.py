@@ -190,6 +190,9 @@ class AsyncGateway:
         self._connected = False
         self._closing = False
         self._adopt: Any = None
+        # Where a joined session's plain TCP endpoint is known (a pool's
+        # shared session, a substitute user's), the join goes there directly.
+        self._join_router: str | None = None
         self._owns_session = self._settings.session_key is None
         self._key_fp: str | None = None
         self._info: SessionInfo | None = None
@@ -271,6 +274,10 @@ class AsyncGateway:
         )
         gateway._adopt = client
         return gateway
+
+    def _router(self) -> str | None:
+        # The plain TCP router this session's calls use, None on SSL.
+        return None if self._session is None else self._session.router
 
     def _joining(self, key: str) -> AsyncGateway:
         # A gateway for the session ``key`` that keeps this one's server, its
@@ -399,6 +406,7 @@ class AsyncGateway:
             self._deadlines,
             useragent=self._useragent,
             ssl_ca_file=self._ssl_ca_file,
+            join_router=self._join_router,
         )
         thread = SessionThread(f"aiomero-session-{self._number}")
         thread.start()
@@ -942,6 +950,7 @@ class AsyncGateway:
 
         key = await self._call("suConn", create, timeout=timeout, group=None)
         child = self._joining(key)
+        child._join_router = self._router()
         child._owns_session = True
         await child.connect()
         return child
