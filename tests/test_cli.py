@@ -1,18 +1,32 @@
-"""The ``aiomero`` command: settings, failures, whoami, the demo."""
+"""The ``aiomero`` command: settings, failures, whoami, the demo, the emulator."""
 
 from __future__ import annotations
 
+import queue
 import re
 import socket
+import subprocess
+import threading
+import time
 from pathlib import Path
+from typing import IO
 
 import pytest
+from omero.gateway import BlitzGateway
 
 from aiomero.cli import EXIT_AUTH, EXIT_UNREACHABLE, EXIT_USAGE
 from aiomero.cli._connect import CliError, resolve_target
-from aiomero.testing import Emulator
+from aiomero.testing import Emulator, default_catalog
+from aiomero.testing.command import READY_PREFIX
 from aiomero.testing.idr import idr_catalog
-from cli_run import aiomero, server_args
+from cli_run import (
+    aiomero,
+    argv,
+    command_env,
+    counts_by_type,
+    crawl_summary,
+    server_args,
+)
 from crawl_expect import expected, parse
 
 
@@ -20,6 +34,39 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+class Output:
+    """A process's output, read in a thread so that waiting for it can time out."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, args=(stream,))
+        self._reader.daemon = True
+        self._reader.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def until(self, prefix: str | None, timeout: float) -> str:
+        """The next lines up to one starting with ``prefix``, or up to the end
+        of the output if ``prefix`` is None."""
+        seen: list[str] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"nothing more in {timeout} s: {seen}") from None
+            if line is None:
+                assert prefix is None, f"the output ended without {prefix!r}: {seen}"
+                self._reader.join()
+                return "".join(seen)
+            seen.append(line)
+            if prefix is not None and line.startswith(prefix):
+                return "".join(seen)
 
 
 def one_error_line(stderr: str) -> str:
@@ -66,6 +113,7 @@ class TestSettings:
         assert s.password == "from-file"
 
     def test_no_server_anywhere_means_the_embedded_demo_as_root(self) -> None:
+        """No host from any source: the embedded demo, logged in as root."""
         target = resolve_target(
             host=None,
             port=None,
@@ -82,6 +130,7 @@ class TestSettings:
         assert target.identity()["server"] == "embedded-emulator:idr:0.02"
 
     def test_a_missing_password_without_a_terminal_is_a_usage_error(self) -> None:
+        """A server but no password and no terminal to ask on: exit status 2."""
         with pytest.raises(CliError, match="OMERO_PASSWORD") as caught:
             resolve_target(
                 host="example.org",
@@ -100,6 +149,7 @@ class TestFailures:
     def test_a_wrong_password_exits_3_with_one_line_and_no_traceback(
         self, omero_emulator: Emulator
     ) -> None:
+        """A refused login: status 3, one line, and the password nowhere."""
         done = aiomero(
             "crawl",
             *server_args(omero_emulator, "alice"),
@@ -113,6 +163,7 @@ class TestFailures:
         assert done.stdout == ""
 
     def test_an_unreachable_server_exits_4_with_one_line(self) -> None:
+        """Nothing listening on the port: status 4 and one line naming the host."""
         done = aiomero(
             "whoami",
             "--host",
@@ -130,12 +181,14 @@ class TestFailures:
     def test_no_password_and_no_terminal_exits_2(
         self, omero_emulator: Emulator
     ) -> None:
+        """The command run without OMERO_PASSWORD or a terminal exits with 2."""
         done = aiomero("crawl", *server_args(omero_emulator, "alice"))
 
         assert done.returncode == EXIT_USAGE
         assert "OMERO_PASSWORD" in one_error_line(done.stderr)
 
     def test_a_bad_shard_is_a_usage_error(self) -> None:
+        """--shard 3/2 is refused with status 2, naming the bad value."""
         done = aiomero("crawl", "--shard", "3/2")
 
         assert done.returncode == EXIT_USAGE
@@ -146,6 +199,7 @@ class TestWhoami:
     def test_whoami_prints_user_groups_admin_and_round_trip(
         self, omero_emulator: Emulator
     ) -> None:
+        """whoami prints the user and id, the groups, no admin, and a round trip."""
         done = aiomero(
             "whoami",
             *server_args(omero_emulator, "alice"),
@@ -163,6 +217,7 @@ class TestWhoami:
         assert rtt is not None and float(rtt.group(1)) > 0
 
     def test_whoami_reports_an_administrator(self, omero_emulator: Emulator) -> None:
+        """whoami says that root is an administrator."""
         done = aiomero(
             "whoami",
             *server_args(omero_emulator, "root"),
@@ -186,6 +241,73 @@ class TestDemo:
 
         assert done.returncode == 0, done.stderr
         assert "embedded OMERO emulator" in done.stderr
-        assert "crawl complete" in done.stderr
         found = parse(output.read_bytes().splitlines())
         assert found == expected(idr_catalog(0.0005), "root")
+        summary = crawl_summary(done.stderr)
+        assert summary.state == "complete"
+        assert summary.errors == 0
+        assert summary.total == sum(found.values())
+        assert {k: n for k, n in summary.counts.items() if n} == counts_by_type(found)
+        assert summary.rate > 0
+
+
+class TestEmulator:
+    def test_the_emulator_command_prints_how_to_connect_and_serves_until_stopped(
+        self,
+    ) -> None:
+        """``aiomero emulator`` prints its ports and the users with their
+        passwords, serves the unmodified BlitzGateway on them, and exits 0
+        soon after SIGTERM."""
+        insecure = closed_port()
+        with subprocess.Popen(
+            argv("emulator", "--port", "0", "--insecure-port", str(insecure)),
+            env=command_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        ) as process:
+            try:
+                assert process.stdout is not None
+                output = Output(process.stdout)
+                out = output.until(READY_PREFIX, timeout=60)
+                host, port = self.check_description(out, insecure)
+
+                conn = BlitzGateway("root", "omero", host=host, port=port, secure=False)
+                assert conn.connect(), conn.getLastError()
+                try:
+                    assert conn.getUser().getName() == "root"
+                    info = conn.c.sf.ice_getConnection().getInfo()
+                    assert info.remotePort == insecure
+                finally:
+                    conn.close()
+
+                process.terminate()
+                stopped = time.monotonic()
+                assert process.wait(timeout=30) == 0
+                assert time.monotonic() - stopped < 10
+                assert "OMERO emulator stopped" in output.until(None, timeout=10)
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+
+    @staticmethod
+    def check_description(out: str, insecure: int) -> tuple[str, int]:
+        """Check what the emulator printed before it was ready; its host and
+        SSL port."""
+        ready = re.search(
+            r"host=(\S+) port=(\d+) insecure_port=(\d+)$", out.splitlines()[-1]
+        )
+        assert ready is not None, out
+        host, port = ready[1], int(ready[2])
+        assert (host, int(ready[3])) == ("127.0.0.1", insecure)
+        assert port > 0
+        assert f"OMERO emulator on {host}\n" in out
+        assert re.search(rf"^  SSL \(logins\): +port {port}$", out, re.M)
+        assert re.search(rf"^  TCP \(secure=False\): +port {insecure}$", out, re.M)
+        users = [(u.name, u.password) for u in default_catalog().users]
+        assert ("root", "omero") in users
+        for name, password in users:
+            assert re.search(rf"^  {name} +{re.escape(password)} ", out, re.M), name
+        return host, port

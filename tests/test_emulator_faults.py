@@ -65,6 +65,8 @@ class TestLatency:
         took = time.monotonic() - start
 
         assert len(results) == 64
+        # Each reply waits its 0.5 s, so all of them take at least that long.
+        assert took >= 0.45
         # Four server threads, one at a time, would need 8 s or more.
         assert took < 4.0
 
