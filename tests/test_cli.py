@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import re
+import shlex
 import socket
 import subprocess
 import threading
@@ -113,21 +114,80 @@ class TestSettings:
         assert s.password == "from-file"
 
     def test_no_server_anywhere_means_the_embedded_demo_as_root(self) -> None:
-        """No host from any source: the embedded demo, logged in as root."""
+        """No connection setting from any source: the embedded demo, logged
+        in as root."""
         target = resolve_target(
             host=None,
             port=None,
-            username="alice",
+            username=None,
             secure=None,
             config=None,
             demo_scale=0.02,
-            environ={"OMERO_PASSWORD": "x"},
+            environ={"HOME": "/nowhere"},
             interactive=False,
         )
 
         assert target.embedded
         assert target.settings.username == "root"
         assert target.identity()["server"] == "embedded-emulator:idr:0.02"
+
+    @pytest.mark.parametrize(
+        ("username", "port", "environ", "config_text"),
+        [
+            (None, None, {}, "username: alice\npassword: secret-pw\n"),
+            (None, None, {}, ""),
+            (None, None, {}, "# nothing but a comment\n"),
+            ("alice", None, {}, None),
+            (None, 4064, {}, None),
+            (None, None, {"OMERO_PASSWORD": "secret-pw"}, None),
+            (None, None, {"OMERO_USER": "alice"}, None),
+        ],
+    )
+    def test_settings_without_a_host_are_a_usage_error_not_the_demo(
+        self,
+        tmp_path: Path,
+        username: str | None,
+        port: int | None,
+        environ: dict[str, str],
+        config_text: str | None,
+    ) -> None:
+        """Any connection setting (even an empty config file) without a
+        host stops with exit status 2, naming the host, never the demo."""
+        config = None
+        if config_text is not None:
+            config = tmp_path / "c.yaml"
+            config.write_text(config_text)
+        with pytest.raises(CliError, match="no host") as caught:
+            resolve_target(
+                host=None,
+                port=port,
+                username=username,
+                secure=None,
+                config=config,
+                demo_scale=0.01,
+                environ=environ,
+                interactive=False,
+            )
+        assert caught.value.exit_code == EXIT_USAGE
+        assert "OMERO_HOST" in caught.value.message
+
+    def test_a_config_file_without_a_host_exits_2_with_one_line(
+        self, tmp_path: Path
+    ) -> None:
+        """The command stops before any server is used: one line, no
+        password, no embedded emulator."""
+        config = tmp_path / "c.yaml"
+        config.write_text("username: alice\npassword: secret-pw\n")
+        output = tmp_path / "out.jsonl"
+
+        done = aiomero("crawl", "--config", str(config), "-o", str(output))
+
+        assert done.returncode == EXIT_USAGE, done.stderr
+        assert done.stderr.startswith("Error: no host:"), done.stderr
+        assert len(done.stderr.splitlines()) == 1
+        assert "secret-pw" not in done.stderr
+        assert "embedded" not in done.stderr
+        assert not output.exists()
 
     def test_a_missing_password_without_a_terminal_is_a_usage_error(self) -> None:
         """A server but no password and no terminal to ask on: exit status 2."""
@@ -194,6 +254,59 @@ class TestFailures:
         assert done.returncode == EXIT_USAGE
         assert "3/2" in done.stderr
 
+    @pytest.mark.parametrize(
+        "args",
+        [
+            ["crawl", "--group", "-2"],
+            ["crawl", "--timeout", "nan"],
+            ["crawl", "--timeout", "inf"],
+            ["crawl", "--timeout", "3e6"],
+            ["crawl", "--demo-scale", "nan"],
+            ["emulator", "--host", "999.1.1.1", "--port", "0"],
+            ["emulator", "--host", "", "--port", "0"],
+            ["emulator", "--port", "0", "--catalog", "nope"],
+            ["emulator", "--port", "0", "--catalog", "nosuchmod:fn"],
+            ["emulator", "--port", "0", "--catalog", "idr", "--scale", "nan"],
+        ],
+    )
+    def test_a_bad_value_is_a_usage_error_without_a_traceback(
+        self, args: list[str]
+    ) -> None:
+        """Values the library rejects end in one ``Error:`` line, status 2."""
+        done = aiomero(*args, timeout=60)
+
+        assert done.returncode == EXIT_USAGE, done.stderr
+        assert "Traceback" not in done.stderr
+        assert done.stderr.splitlines()[-1].startswith("Error: "), done.stderr
+
+    @pytest.mark.parametrize("option", ["--port", "--insecure-port"])
+    def test_an_emulator_port_in_use_is_a_one_line_usage_error(
+        self, option: str
+    ) -> None:
+        """A taken port is named in one line; nothing is served."""
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = str(taken.getsockname()[1])
+            ports = {"--port": "0", option: port}
+            done = aiomero("emulator", *(x for kv in ports.items() for x in kv))
+
+        assert done.returncode == EXIT_USAGE, done.stderr
+        assert done.stderr == f"Error: {option} {port}: Address already in use\n"
+        assert READY_PREFIX not in done.stdout
+
+    def test_a_config_file_that_is_not_utf8_is_a_one_line_usage_error(
+        self, tmp_path: Path
+    ) -> None:
+        """A config file of bytes that are not text: one line, status 2."""
+        config = tmp_path / "c.yaml"
+        config.write_bytes(b"username: \xff\xfe\n")
+
+        done = aiomero("whoami", "--config", str(config))
+
+        assert done.returncode == EXIT_USAGE, done.stderr
+        assert done.stderr == f"Error: {config}: cannot read (not UTF-8 text)\n"
+
 
 class TestWhoami:
     def test_whoami_prints_user_groups_admin_and_round_trip(
@@ -249,6 +362,33 @@ class TestDemo:
         assert summary.total == sum(found.values())
         assert {k: n for k, n in summary.counts.items() if n} == counts_by_type(found)
         assert summary.rate > 0
+
+    def test_the_dev_demo_crawls_afresh_each_time(self, tmp_path: Path) -> None:
+        """The crawl that ``./dev demo`` runs covers the whole demo again
+        when run a second time, rather than finding it complete."""
+        dev = Path(__file__).parent.parent / "dev"
+        line = next(
+            text
+            for text in dev.read_text().splitlines()
+            if "/bin/aiomero" in text and " crawl " in text
+        )
+        words = shlex.split(line)
+        args = words[words.index("crawl") : words.index("$@")]
+        for _ in range(2):
+            done = subprocess.run(
+                argv(*args, "--demo-scale", "0.0005", "--progress", "none"),
+                cwd=tmp_path,
+                env=command_env(),
+                capture_output=True,
+                text=True,
+                timeout=120,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
+            assert done.returncode == 0, done.stderr
+            assert crawl_summary(done.stderr).state == "complete"
+        found = parse((tmp_path / "demo-crawl.jsonl").read_bytes().splitlines())
+        assert found == expected(idr_catalog(0.0005), "root")
 
 
 class TestEmulator:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from aiomero.cli import EXIT_ERRORS, EXIT_INTERRUPTED, EXIT_UNREACHABLE, EXIT_USAGE
+from aiomero.crawl import CheckpointedOutput
 from aiomero.testing import Emulator
 from aiomero.testing.idr import idr_catalog
 from cli_run import aiomero, counts_by_type, crawl_summary, server_args, start
@@ -213,6 +214,58 @@ class TestCheckpoints:
 
         assert done.returncode == EXIT_USAGE
         assert "shard" in done.stderr
+        assert "Traceback" not in done.stderr
+
+    def test_output_files_that_would_lose_data_are_refused_in_one_line(
+        self, omero_emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """The checkpoint as the output, an output with data but no
+        checkpoint, and an output another crawl writes: exit 2, one line,
+        the file untouched."""
+        output = tmp_path / "crawl.jsonl"
+        output.write_text("precious\n")
+        same = ["--checkpoint", str(output), "--fresh"]
+        busy = CheckpointedOutput(
+            tmp_path / "busy.jsonl", identity={"server": "elsewhere"}
+        )
+        try:
+            for args, message in (
+                ([str(output), *same], "must not be the output"),
+                ([str(output)], "use --fresh"),
+                ([str(tmp_path / "busy.jsonl")], "being written by another crawl"),
+            ):
+                done = aiomero(
+                    "crawl", *server_args(omero_emulator), "-o", *args, env=ROOT
+                )
+                assert done.returncode == EXIT_USAGE, done.stderr
+                assert done.stderr.startswith("Error: "), done.stderr
+                assert message in done.stderr
+                assert len(done.stderr.splitlines()) == 1, done.stderr
+                assert output.read_text() == "precious\n"
+        finally:
+            busy.close()
+
+    def test_a_group_that_does_not_exist_is_not_offered_a_resume(
+        self, omero_emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """A group id the server refuses is a usage error: exit 2, and
+        nothing suggests running the same command again."""
+        output = tmp_path / "crawl.jsonl"
+        done = aiomero(
+            "crawl",
+            *server_args(omero_emulator),
+            "-o",
+            str(output),
+            "--group",
+            "999",
+            "--progress",
+            "none",
+            env=ROOT,
+        )
+
+        assert done.returncode == EXIT_USAGE, done.stderr
+        assert "999" in done.stderr
+        assert "again" not in done.stderr
         assert "Traceback" not in done.stderr
 
     def test_without_output_the_records_go_to_standard_output(

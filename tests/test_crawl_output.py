@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from aiomero.crawl import CheckpointedOutput, CheckpointError, StreamOutput
+from aiomero.crawl import (
+    CheckpointedOutput,
+    CheckpointError,
+    OutputBusyError,
+    StreamOutput,
+)
 
 IDENTITY = {"server": "example:4064", "user": "alice", "shard": "1/1"}
 
@@ -135,6 +140,68 @@ class TestCheckpointedOutput:
 
         with pytest.raises(CheckpointError, match="not a crawl checkpoint"):
             CheckpointedOutput(path, identity=IDENTITY)
+
+    def test_a_checkpoint_that_is_the_output_is_refused_before_writing(
+        self, tmp_path: Path
+    ) -> None:
+        """The same file (by name or by a link) as output and checkpoint is
+        refused, and the file is left as it was."""
+        path = tmp_path / "same.jsonl"
+        path.write_text("kept\n")
+        link = tmp_path / "link.jsonl"
+        link.symlink_to(path)
+
+        for checkpoint in (path, link):
+            with pytest.raises(CheckpointError, match="output itself"):
+                CheckpointedOutput(path, checkpoint, identity=IDENTITY, fresh=True)
+        assert path.read_text() == "kept\n"
+
+    def test_an_output_with_data_and_no_checkpoint_is_not_emptied(
+        self, tmp_path: Path
+    ) -> None:
+        """Without a checkpoint, existing data is refused unless fresh."""
+        path = tmp_path / "crawl.jsonl"
+        path.write_text("someone else's data\n")
+
+        with pytest.raises(CheckpointError, match="--fresh"):
+            CheckpointedOutput(path, identity=IDENTITY)
+        assert path.read_text() == "someone else's data\n"
+        assert not Path(f"{path}.checkpoint").exists()
+
+        output = CheckpointedOutput(path, identity=IDENTITY, fresh=True)
+        output.close()
+        assert path.read_text() == ""
+
+    def test_an_empty_output_without_a_checkpoint_is_used(self, tmp_path: Path) -> None:
+        """An empty file (made by touch or mktemp) has nothing to lose."""
+        path = tmp_path / "crawl.jsonl"
+        path.touch()
+
+        output = CheckpointedOutput(path, identity=IDENTITY)
+        output.commit([("Project", 1)], body("a"), {"Project": 1})
+        output.close()
+        assert path.read_text() == "a\n"
+
+    def test_a_second_output_on_the_same_files_is_refused_until_closed(
+        self, tmp_path: Path
+    ) -> None:
+        """The checkpoint is locked while the output is open: another opens
+        nothing and changes nothing, even with fresh, until it is closed."""
+        path = tmp_path / "crawl.jsonl"
+        first = CheckpointedOutput(path, identity=IDENTITY)
+        first.commit([("Project", 1)], body("a"), {"Project": 1})
+
+        for fresh in (False, True):
+            with pytest.raises(OutputBusyError, match="another crawl"):
+                CheckpointedOutput(path, identity=IDENTITY, fresh=fresh)
+        first.commit([("Project", 2)], body("b"), {"Project": 1})
+        first.close()
+        first.close()
+
+        again = CheckpointedOutput(path, identity=IDENTITY)
+        again.close()
+        assert again.done == {("Project", 1), ("Project", 2)}
+        assert path.read_text() == "a\nb\n"
 
 
 class TestStreamOutput:

@@ -22,7 +22,12 @@ from aiomero import (
     ServerError,
     SessionExpiredError,
 )
-from aiomero._logging import fingerprint
+from aiomero._logging import (
+    fingerprint,
+    redact,
+    register_secret,
+    unregister_secret,
+)
 from aiomero.gateway import AsyncGateway
 from aiomero.testing import Catalog, Emulator
 from gateway_helpers import gateway_for
@@ -183,6 +188,19 @@ class TestOmeroLoggers:
         assert any("findAllByQuery" in r.getMessage() for r in omero_records)
         assert str(fingerprint(key)) in caplog.text
         assert key not in caplog.text
+
+
+class TestRedaction:
+    def test_a_password_is_masked_where_it_stands_alone(self) -> None:
+        """A password is masked as a whole value, not inside other words."""
+        register_secret("x")
+        register_secret("p@ss!")
+        try:
+            text = redact("Ice.ConnectionRefusedException pw=x, x; token p@ss!")
+        finally:
+            unregister_secret("x")
+            unregister_secret("p@ss!")
+        assert text == "Ice.ConnectionRefusedException pw=***, ***; token ***"
 
 
 class TestSecretsNeverShow:

@@ -311,6 +311,16 @@ class TestHooks:
             assert gw.session_fingerprint in seen
         assert len(seen) == 2 and len(set(seen)) == 2
 
+    async def test_a_configure_that_is_not_async_is_named_at_open(
+        self, omero_emulator: Emulator
+    ) -> None:
+        """A plain function as configure fails open with a TypeError that
+        says what configure must be, and leaves no session behind."""
+        pool = pool_for(omero_emulator, configure=lambda gw: None)
+        with pytest.raises(TypeError, match="configure must return an awaitable"):
+            await pool.open()
+        assert omero_emulator.counters.live_sessions == 0
+
     async def test_sessions_past_their_lifetime_are_renewed(
         self, omero_emulator: Emulator
     ) -> None:

@@ -82,8 +82,16 @@ def redact(text: str) -> str:
             secrets = sorted(_secrets, key=len, reverse=True)
         for secret in secrets:
             if secret in text:
-                text = text.replace(secret, "***")
+                text = _standalone(secret).sub("***", text)
     return text
+
+
+def _standalone(secret: str) -> re.Pattern[str]:
+    # The secret where it stands alone: a password that is also part of a
+    # word ("x" in "Exception", "omero" in "aiomero") leaves the word whole.
+    before = r"(?<!\w)" if re.match(r"\w", secret[0]) else ""
+    after = r"(?!\w)" if re.match(r"\w", secret[-1]) else ""
+    return re.compile(before + re.escape(secret) + after)
 
 
 class RedactingFilter(logging.Filter):

@@ -207,7 +207,7 @@ class BlockingSession:
                     gid = int(self.gateway.getAdminService().lookupGroup(group).id.val)
                 except omero.ApiUsageException:
                     raise PermissionDeniedError(
-                        f"group {group!r}: {ec.userName!r} is not a member of it"
+                        f"group {group!r}: the server has no group of that name"
                     ) from None
                 self._group_ids[group] = gid
         else:

@@ -42,6 +42,7 @@ from .errors import (
 )
 from .models import ExperimenterInfo, GroupInfo, ObjectInfo, SessionInfo
 from .queries import (
+    check_ids,
     check_object_type,
     check_opts,
     convert_rows,
@@ -769,7 +770,7 @@ class AsyncGateway:
             "getObjects",
             find_objects,
             kind,
-            ids,
+            check_ids(ids),
             params,
             attributes,
             checked,
@@ -793,7 +794,7 @@ class AsyncGateway:
         """One object, or None. More than one match raises ``ServerError``."""
         kind = check_object_type(obj_type)
         checked = check_opts(opts)
-        ids = None if oid is None else [oid]
+        ids = None if oid is None else check_ids([oid], "oid")
         return await self._call(
             "getObject",
             find_objects,
@@ -827,6 +828,7 @@ class AsyncGateway:
         rows added or removed on the server while iterating may shift pages.
         """
         kind = check_object_type(obj_type)
+        ids = check_ids(ids)
         if isinstance(page_size, bool) or not isinstance(page_size, int):
             raise TypeError(f"page_size must be an int, not {type(page_size).__name__}")
         if page_size < 1:

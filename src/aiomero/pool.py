@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import itertools
 import os
 import random
@@ -711,7 +712,13 @@ class AsyncGatewayPool:
             gateway = await self._connect(share)
             if self._configure is not None and share.user is None:
                 try:
-                    await self._configure(gateway)
+                    configured = self._configure(gateway)
+                    if not inspect.isawaitable(configured):
+                        raise TypeError(
+                            "configure must return an awaitable (an async def "
+                            f"function), not {type(configured).__name__}"
+                        )
+                    await configured
                 except BaseException:
                     kill = self._maker.kills_on_close(gateway, last=share.size == 1)
                     await gateway.close(kill=kill)

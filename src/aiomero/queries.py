@@ -7,7 +7,7 @@ the session thread with the BlitzGateway passed in, and returns plain data.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import omero
@@ -22,6 +22,7 @@ from .models import to_info
 __all__ = [
     "OBJECT_TYPES",
     "OPTION_TYPES",
+    "check_ids",
     "check_object_type",
     "check_opts",
     "convert_rows",
@@ -105,6 +106,19 @@ def check_object_type(obj_type: object) -> str:
             f"obj_type: unknown object type {obj_type!r}; "
             "use for example 'Project', 'Dataset' or 'Image'"
         ) from None
+
+
+def check_ids(ids: object, field: str = "ids") -> list[int] | None:
+    """``ids`` as a list of ints, or None; TypeError naming a wrong one."""
+    if ids is None:
+        return None
+    if isinstance(ids, str | bytes) or not isinstance(ids, Iterable):
+        raise TypeError(f"{field} must be a list of ints, not {type(ids).__name__}")
+    checked = list(ids)
+    for item in checked:
+        if isinstance(item, bool) or not isinstance(item, int):
+            raise TypeError(f"{field}: {item!r} is not an int id")
+    return checked
 
 
 def check_opts(opts: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ password never appears in its repr.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import os
 import re
@@ -27,6 +28,9 @@ _FALSE = frozenset({"0", "false", "no", "off", "n", "f", ""})
 _SESSION_KEY = re.compile(
     r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 )
+
+# Ice takes a deadline as a signed 32-bit count of milliseconds.
+MAX_SECONDS = 2_147_483
 
 YAML_FIELDS = ("username", "password", "host", "port", "secure", "group", "session_key")
 
@@ -70,6 +74,12 @@ def check_timeout(
         )
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{field} must be a positive number of seconds, not {value!r}")
+    if value > MAX_SECONDS:
+        unlimited = "; None means no limit" if allow_none else ""
+        raise ValueError(
+            f"{field} must be at most {MAX_SECONDS:,} seconds (Ice's limit, about "
+            f"24 days), not {value!r}{unlimited}"
+        )
     return float(value)
 
 
@@ -78,6 +88,20 @@ def check_seconds(value: object, field: str) -> float:
     checked = check_timeout(value, field, allow_none=False)
     assert checked is not None
     return checked
+
+
+def _check_host_text(host: str) -> None:
+    # The host goes into an Ice endpoint string, where a space or a quote
+    # would start another option; a colon belongs only in an IPv6 address.
+    if any(c.isspace() or not c.isprintable() or c in "\"'" for c in host):
+        raise ValueError(f"host: {host!r} is not a host name or address")
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(
+                f"host: {host!r} is not a host name or address; give the port as port="
+            ) from None
 
 
 def check_group(value: object, field: str = "group") -> int | str | None:
@@ -117,6 +141,7 @@ class ConnectionSettings:
             raise TypeError(f"host must be a str, not {type(self.host).__name__}")
         if not self.host.strip():
             raise ValueError("host must not be empty")
+        _check_host_text(self.host)
         if isinstance(self.port, bool) or not isinstance(self.port, int):
             raise TypeError(f"port must be an int, not {type(self.port).__name__}")
         if not 0 < self.port < 65536:

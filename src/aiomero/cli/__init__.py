@@ -1,8 +1,9 @@
 """The ``aiomero`` command: crawl a server, check a login, run an emulator.
 
 Exit statuses: 0 success; 1 the command ran but some of its work failed;
-2 a usage error (a bad option, a missing password, a checkpoint written with
-other options, a group the user may not read); 3 the server refused the login;
+2 a usage error (a bad option, a missing host or password, a checkpoint
+written with other options, an output another crawl is writing, a group the
+user may not read); 3 the server refused the login;
 4 no server reachable, or the server was lost and did not come back; 130
 interrupted (SIGINT or SIGTERM).
 """

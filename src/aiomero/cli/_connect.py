@@ -4,14 +4,16 @@ Settings come, field by field, from the command-line options, then the YAML
 file given with ``--config``, then the ``OMERO_*`` environment variables;
 the first that sets a field wins. The password is never an option: it comes
 from the file, from ``OMERO_PASSWORD``, or from a prompt when standard input
-is a terminal. With no server named anywhere, commands run against an
-emulator started inside the process, with an IDR-shaped demo catalog.
+is a terminal. With no connection setting given anywhere, commands run
+against an emulator started inside the process, with an IDR-shaped demo
+catalog; settings given without a host are a usage error.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -38,11 +40,13 @@ __all__ = [
     "EXIT_UNREACHABLE",
     "EXIT_USAGE",
     "CliError",
+    "FiniteFloatRange",
     "Target",
     "connection_options",
     "exit_for",
     "resolve_target",
     "running_target",
+    "usage_errors",
 ]
 
 EXIT_ERRORS = 1
@@ -69,6 +73,28 @@ class CliError(click.ClickException):
     def __init__(self, message: str, exit_code: int = EXIT_ERRORS) -> None:
         super().__init__(message)
         self.exit_code = exit_code  # type: ignore[misc]
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A float option in a range, which ``nan``, ``inf`` and ``-inf`` are not."""
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{number} is not a finite number.", param, ctx)
+        return number
+
+
+@contextlib.contextmanager
+def usage_errors() -> Iterator[None]:
+    """Turn the ``ValueError`` or ``TypeError`` with which the library
+    rejects a value given on the command line into a one-line usage error."""
+    try:
+        yield
+    except (TypeError, ValueError) as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
 
 
 def _reason(exc: BaseException) -> str:
@@ -164,6 +190,8 @@ def _environment(environ: Mapping[str, str]) -> dict[str, Any]:
 def _config_file(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
+    except UnicodeDecodeError:
+        raise CliError(f"{path}: cannot read (not UTF-8 text)", EXIT_USAGE) from None
     except (OSError, yaml.YAMLError) as exc:
         raise CliError(
             f"{path}: cannot read ({type(exc).__name__})", EXIT_USAGE
@@ -192,8 +220,9 @@ def resolve_target(
 ) -> Target:
     """The server and credentials the options, file and environment give.
 
-    With no server named by any of them, the embedded demo (``root``).
-    Raises :class:`CliError` (exit status 2) for a missing user name or
+    With no connection setting given by any of them (not even an empty
+    config file), the embedded demo (``root``). Raises :class:`CliError`
+    (exit status 2) for settings without a host, for a missing user name or
     password that cannot be prompted for, and for invalid values.
     """
     env = os.environ if environ is None else environ
@@ -204,6 +233,11 @@ def resolve_target(
     values.update({k: v for k, v in given.items() if v is not None})
 
     if "host" not in values:
+        if values or config is not None:
+            raise CliError(
+                "no host: give --host, OMERO_HOST or `host` in the config file",
+                EXIT_USAGE,
+            )
         settings = ConnectionSettings(
             username=DEMO_USER, password=DEMO_PASSWORD, host="127.0.0.1"
         )
@@ -224,10 +258,8 @@ def resolve_target(
         values[field] = click.prompt(
             prompt, hide_input=field == "password", err=True, type=str
         )
-    try:
+    with usage_errors():
         settings = ConnectionSettings.from_mapping(values, "connection settings")
-    except (TypeError, ValueError) as exc:
-        raise CliError(str(exc), EXIT_USAGE) from None
     return Target(settings)
 
 
@@ -243,7 +275,7 @@ def running_target(target: Target) -> Iterator[ConnectionSettings]:
     from ..testing.idr import idr_catalog
 
     click.echo(
-        "no server given (--host, OMERO_HOST or --config): using an embedded "
+        "no connection settings given: using an embedded "
         f"OMERO emulator with the IDR-shaped demo catalog at scale "
         f"{target.demo_scale}, as {DEMO_USER}",
         err=True,

@@ -16,11 +16,13 @@ from ._connect import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     CliError,
+    FiniteFloatRange,
     Target,
     connection_options,
     exit_for,
     resolve_target,
     running_target,
+    usage_errors,
 )
 from ._progress import show_progress
 from ._run import Interrupted, run_command
@@ -109,7 +111,7 @@ def _groups(_ctx: Any, _param: Any, value: tuple[str, ...]) -> tuple[int | str, 
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(0, min_open=True),
+    type=FiniteFloatRange(0, min_open=True),
     default=300.0,
     show_default=True,
     help="seconds a query may take",
@@ -123,14 +125,14 @@ def _groups(_ctx: Any, _param: Any, value: tuple[str, ...]) -> tuple[int | str, 
 )
 @click.option(
     "--progress-interval",
-    type=click.FloatRange(0, min_open=True),
+    type=FiniteFloatRange(0, min_open=True),
     default=10.0,
     show_default=True,
     help="seconds between progress lines",
 )
 @click.option(
     "--demo-scale",
-    type=click.FloatRange(0, 1, min_open=True),
+    type=FiniteFloatRange(0, 1, min_open=True),
     default=DEMO_SCALE,
     show_default=True,
     help="size of the embedded demo catalog, when no server is given",
@@ -146,7 +148,7 @@ def crawl(**opts: Any) -> None:
 
     if opts["checkpoint"] is not None and opts["output"] is None:
         raise click.UsageError("--checkpoint needs --output")
-    try:
+    with usage_errors():
         options = CrawlOptions(
             groups=opts["groups"],
             shard=opts["shard"],
@@ -156,8 +158,6 @@ def crawl(**opts: Any) -> None:
             orphans=opts["orphans"],
             timeout=opts["timeout"],
         )
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
     target = resolve_target(
         host=opts["host"],
         port=opts["port"],
@@ -249,9 +249,14 @@ def _crawl(target: Target, output: Any, options: Any, opts: dict[str, Any]) -> N
             _report_interrupted(crawlers[0], output, opts, stopped="stopped")
         raise CliError(f"cannot write the output: {exc}", EXIT_ERRORS) from None
     except AiomeroError as exc:
+        error = exit_for(exc, target.where)
         if crawlers:
-            _report_interrupted(crawlers[0], output, opts, stopped="stopped")
-        raise exit_for(exc, target.where) from None
+            # Running a usage error again fails the same way.
+            resumable = error.exit_code != EXIT_USAGE
+            _report_interrupted(
+                crawlers[0], output, opts, stopped="stopped", resumable=resumable
+            )
+        raise error from None
 
     _report(summary, output, opts)
     if summary.errors:
@@ -295,12 +300,19 @@ def _report(summary: Any, output: Any, opts: dict[str, Any]) -> None:
 
 
 def _report_interrupted(
-    crawler: Any, output: Any, opts: dict[str, Any], stopped: str = "interrupted"
+    crawler: Any,
+    output: Any,
+    opts: dict[str, Any],
+    stopped: str = "interrupted",
+    *,
+    resumable: bool = True,
 ) -> None:
     stats = crawler.stats
     written = sum(stats.committed.values())
     again = (
-        "; run the same command again to resume" if opts["output"] is not None else ""
+        "; run the same command again to resume"
+        if resumable and opts["output"] is not None
+        else ""
     )
     click.echo(
         f"{stopped}: {written:,} records of {stats.units_done} units written "

@@ -6,6 +6,8 @@ from typing import Any
 
 import click
 
+from ._connect import FiniteFloatRange, usage_errors
+
 __all__ = ["emulator"]
 
 
@@ -35,21 +37,21 @@ __all__ = ["emulator"]
 )
 @click.option(
     "--scale",
-    type=click.FloatRange(0, 1, min_open=True),
+    type=FiniteFloatRange(0, 1, min_open=True),
     default=0.001,
     show_default=True,
     help="size of the idr catalog; 1 is about 14 million images",
 )
 @click.option(
     "--latency-ms",
-    type=click.FloatRange(0),
+    type=FiniteFloatRange(0),
     default=0.0,
     show_default=True,
     help="delay every reply by this many milliseconds",
 )
 @click.option(
     "--idle-timeout",
-    type=click.FloatRange(0),
+    type=FiniteFloatRange(0),
     default=600.0,
     show_default=True,
     help="seconds before an idle session expires (0: never)",
@@ -74,7 +76,7 @@ def emulator(**opts: Any) -> None:
     Prints how to connect and the users with their passwords (test fixtures,
     not secrets).
     """
-    from ..testing.command import serve
+    from ..testing.command import open_emulator, parse_args, serve_until_stopped
 
     argv = [
         "--host",
@@ -96,4 +98,6 @@ def emulator(**opts: Any) -> None:
     ]
     if opts["insecure_port"]:
         argv += ["--insecure-port", str(opts["insecure_port"])]
-    raise SystemExit(serve(argv))
+    with usage_errors():
+        started = open_emulator(parse_args(argv))
+    raise SystemExit(serve_until_stopped(started))

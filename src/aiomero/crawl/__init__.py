@@ -24,6 +24,7 @@ from .output import (
     CheckpointedOutput,
     CheckpointError,
     CrawlOutput,
+    OutputBusyError,
     StreamOutput,
 )
 from .records import KINDS, RECORD_KEYS, well_label
@@ -39,6 +40,7 @@ __all__ = [
     "CrawlStats",
     "CrawlSummary",
     "Crawler",
+    "OutputBusyError",
     "StreamOutput",
     "UnknownGroupError",
     "well_label",

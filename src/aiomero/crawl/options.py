@@ -13,6 +13,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from ..settings import check_group, check_timeout
+
 __all__ = ["CrawlOptions", "CrawlStats", "CrawlSummary"]
 
 
@@ -27,7 +29,8 @@ class CrawlOptions:
     top-level containers per unit. ``orphans`` adds the datasets, plates and
     images in no container. A unit that meets a transient error is tried
     ``retries`` more times. ``timeout`` bounds each query, in seconds.
-    Invalid values raise ``ValueError``.
+    Invalid values raise ``ValueError`` (or ``TypeError`` for a group or
+    timeout of the wrong type).
     """
 
     groups: tuple[int | str, ...] = (-1,)
@@ -51,6 +54,9 @@ class CrawlOptions:
             raise ValueError("retries must not be negative")
         if not self.groups:
             raise ValueError("groups must name at least one group, or -1")
+        for group in self.groups:
+            check_group(group)
+        check_timeout(self.timeout, "timeout")
 
     def identity(self) -> dict[str, Any]:
         """The options that decide what a crawl writes (a resumed crawl must

@@ -14,11 +14,15 @@ line) is cut away and crawled again, so nothing is lost or written twice.
 Each file is flushed after every unit; a crash of the process loses at most
 the units in flight. After a power loss the output may be shorter than the
 checkpoint says: entries past the end of the output are dropped as well.
+
+While open, a :class:`CheckpointedOutput` holds an exclusive lock on its
+checkpoint file, so that two crawls never write the same output at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -32,6 +36,7 @@ __all__ = [
     "CheckpointedOutput",
     "ContainerKey",
     "CrawlOutput",
+    "OutputBusyError",
     "StreamOutput",
 ]
 
@@ -47,7 +52,12 @@ ContainerKey = tuple[str, int]
 
 class CheckpointError(Exception):
     """A checkpoint that cannot be resumed: unreadable, written by another
-    version, or by a crawl with other options. The message says which."""
+    version, or by a crawl with other options; or output files that cannot
+    be used as given. The message says which."""
+
+
+class OutputBusyError(CheckpointError):
+    """Another crawl has the output (its checkpoint) open."""
 
 
 class CrawlOutput(Protocol):
@@ -126,8 +136,12 @@ class CheckpointedOutput:
     ``identity`` describes the crawl (server, user, groups, shard, ...): a
     checkpoint written with another identity is refused with
     :class:`CheckpointError` rather than mixed in. ``fresh`` ignores any
-    checkpoint and starts the output anew. The files are opened by the
-    constructor, which raises ``OSError`` when they cannot be.
+    checkpoint and starts the output anew; without it, an output file that
+    has data but no checkpoint is refused rather than emptied, and so is a
+    checkpoint that is the output itself (:class:`CheckpointError`). The
+    files are opened, and the checkpoint locked, by the constructor, which
+    raises :class:`OutputBusyError` when another output holds the lock and
+    ``OSError`` when the files cannot be opened; :meth:`close` releases it.
     """
 
     def __init__(
@@ -150,14 +164,41 @@ class CheckpointedOutput:
         self._complete = False
         self.resumed = False
 
-        if fresh or not self.checkpoint.exists():
-            self._start_anew()
-        else:
-            self._resume()
-        self._out = open(self.path, "ab")  # noqa: SIM115 - lives as long as self
-        self._log = open(self.checkpoint, "ab")  # noqa: SIM115
+        if _same_file(self.path, self.checkpoint):
+            raise CheckpointError(
+                f"{self.checkpoint}: the checkpoint must not be the output itself"
+            )
+        created = not self.checkpoint.exists()
+        if created:
+            self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock(self.checkpoint)
+        try:
+            # An empty checkpoint is one whose first run stopped before its
+            # header was written.
+            if fresh or self.checkpoint.stat().st_size == 0:
+                self._refuse_unvouched_output(fresh)
+                self._start_anew()
+            else:
+                self._resume()
+            self._out = open(self.path, "ab")  # noqa: SIM115 - lives as long as self
+            self._log = open(self.checkpoint, "ab")  # noqa: SIM115
+        except BaseException:
+            with contextlib.suppress(OSError):
+                if created and self.checkpoint.stat().st_size == 0:
+                    self.checkpoint.unlink()
+            os.close(self._lock)
+            raise
 
     # -- opening ---------------------------------------------------------
+
+    def _refuse_unvouched_output(self, fresh: bool) -> None:
+        """An output with data and no checkpoint is not ours to empty."""
+        if fresh or not self.path.is_file() or self.path.stat().st_size == 0:
+            return
+        raise CheckpointError(
+            f"{self.path}: exists and has no checkpoint ({self.checkpoint}); "
+            "use --fresh to overwrite it"
+        )
 
     def _start_anew(self) -> None:
         header = {"format": _FORMAT, "version": _VERSION, "crawl": self._identity}
@@ -253,10 +294,42 @@ class CheckpointedOutput:
         self._complete = True
 
     def close(self) -> None:
-        for handle in (self._out, self._log):
-            if not handle.closed:
-                handle.flush()
-                handle.close()
+        try:
+            for handle in (self._out, self._log):
+                if not handle.closed:
+                    handle.flush()
+                    handle.close()
+        finally:
+            if self._lock >= 0:
+                os.close(self._lock)
+                self._lock = -1
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
+
+
+def _lock(checkpoint: Path) -> int:
+    """A descriptor of ``checkpoint`` (created if missing) holding an
+    exclusive lock on it; raises :class:`OutputBusyError` if another holds
+    one."""
+    fd = os.open(checkpoint, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise OutputBusyError(
+            f"{checkpoint}: this output is being written by another crawl"
+        ) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _line(entry: Mapping[str, Any]) -> bytes:
