@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import io
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,25 @@ async def crawl(
     ) as pool:
         summary = await Crawler(pool, sink, chosen).run()
     return parse(stream.getvalue().splitlines()), summary
+
+
+@contextlib.asynccontextmanager
+async def crawling(
+    emulator: Emulator, output: Any, **options: Any
+) -> AsyncIterator[tuple[AsyncGatewayPool, Crawler, asyncio.Future[CrawlSummary]]]:
+    """A crawl as root started in the background, with its pool open for
+    the block, so that a test can strike while it runs."""
+    chosen = CrawlOptions(**options)
+    pool = AsyncGatewayPool(
+        "root",
+        "omero",
+        host=emulator.host,
+        port=emulator.port,
+        max_size=chosen.concurrency,
+    )
+    async with pool:
+        crawler = Crawler(pool, output, chosen)
+        yield pool, crawler, asyncio.ensure_future(crawler.run())
 
 
 def two_parent_catalog() -> Catalog:
@@ -176,12 +197,7 @@ class TestFailures:
         options = {"concurrency": 1, "batch_size": 1, "retries": 0}
 
         output = CheckpointedOutput(path, identity={"test": 1})
-        pool = AsyncGatewayPool(
-            "root", "omero", host=emulator.host, port=emulator.port, max_size=1
-        )
-        async with pool:
-            crawler = Crawler(pool, output, CrawlOptions(**options))
-            running = asyncio.ensure_future(crawler.run())
+        async with crawling(emulator, output, **options) as (_, crawler, running):
             # Fail a query once the listings are done: one inside a unit.
             while not crawler.stats.units_total:  # noqa: ASYNC110
                 await asyncio.sleep(0.005)
@@ -216,12 +232,8 @@ class TestFailures:
         emulator = omero_emulator_factory(latency=0.02)
         path = tmp_path / "crawl.jsonl"
         output = CheckpointedOutput(path, identity={"test": 1})
-        pool = AsyncGatewayPool(
-            "root", "omero", host=emulator.host, port=emulator.port, max_size=2
-        )
-        async with pool:
-            crawler = Crawler(pool, output, CrawlOptions(concurrency=2, batch_size=1))
-            running = asyncio.ensure_future(crawler.run())
+        options = {"concurrency": 2, "batch_size": 1}
+        async with crawling(emulator, output, **options) as (pool, crawler, running):
             while crawler.stats.units_done < 1:  # noqa: ASYNC110
                 await asyncio.sleep(0.005)
             emulator.restart(keep_sessions=False)
@@ -253,12 +265,7 @@ class TestFailures:
         path = tmp_path / "crawl.jsonl"
         options = {"concurrency": 2, "batch_size": 1, "retries": 0}
         output = CheckpointedOutput(path, identity={"test": 1})
-        pool = AsyncGatewayPool(
-            "root", "omero", host=emulator.host, port=emulator.port, max_size=2
-        )
-        async with pool:
-            crawler = Crawler(pool, output, CrawlOptions(**options))
-            running = asyncio.ensure_future(crawler.run())
+        async with crawling(emulator, output, **options) as (_, crawler, running):
             while crawler.stats.units_done < 1:  # noqa: ASYNC110
                 await asyncio.sleep(0.005)
             emulator.restart(keep_sessions=False)
