@@ -77,6 +77,26 @@ async def crawling(
         yield pool, crawler, asyncio.ensure_future(crawler.run())
 
 
+async def rerun_completes(
+    emulator: Emulator, path: Path, **options: Any
+) -> CrawlSummary:
+    """Check that the crawl written to ``path`` stopped short, run it again
+    as root, and check that the output is now the whole catalog, once."""
+    want = expected(emulator.catalog, "root")
+    assert written(path) < want
+    output = CheckpointedOutput(path, identity={"test": 1})
+    _, again = await crawl(emulator, output=output, **options)
+    output.close()
+    assert again.complete and again.errors == 0
+    assert written(path) == want
+    return again
+
+
+def written(path: Path) -> collections.Counter[Record]:
+    """The records a crawl wrote to ``path``."""
+    return parse(path.read_bytes().splitlines())
+
+
 def two_parent_catalog() -> Catalog:
     """A dataset in two projects and a plate in two screens."""
     catalog = Catalog()
@@ -207,17 +227,8 @@ class TestFailures:
 
         assert summary.errors == 1
         assert not summary.complete
-        first = parse(path.read_bytes().splitlines())
-        want = expected(emulator.catalog, "root")
-        assert first < want
-
-        output = CheckpointedOutput(path, identity={"test": 1})
-        _, again = await crawl(emulator, output=output, **options)
-        output.close()
-
-        assert again.complete and again.errors == 0
+        again = await rerun_completes(emulator, path, **options)
         assert again.previous == summary.counts
-        assert parse(path.read_bytes().splitlines()) == want
 
     async def test_a_server_restart_midway_is_retried_and_loses_nothing(
         self,
@@ -272,15 +283,7 @@ class TestFailures:
             with pytest.raises((ConnectionLostError, SessionExpiredError)):
                 await running
         output.close()
-        first = parse(path.read_bytes().splitlines())
-        want = expected(emulator.catalog, "root")
-        assert first < want
-
-        output = CheckpointedOutput(path, identity={"test": 1})
-        _, again = await crawl(emulator, output=output, **options)
-        output.close()
-        assert again.complete and again.errors == 0
-        assert parse(path.read_bytes().splitlines()) == want
+        await rerun_completes(emulator, path, **options)
 
 
 class TestEdges:
