@@ -185,8 +185,9 @@ class TestCheckpointedOutput:
     def test_a_second_output_on_the_same_files_is_refused_until_closed(
         self, tmp_path: Path
     ) -> None:
-        """The checkpoint is locked while the output is open: another opens
-        nothing and changes nothing, even with fresh, until it is closed."""
+        """The output and its checkpoint are locked while open: another opens
+        nothing and changes nothing, even with fresh or another checkpoint,
+        until it is closed."""
         path = tmp_path / "crawl.jsonl"
         first = CheckpointedOutput(path, identity=IDENTITY)
         first.commit([("Project", 1)], body("a"), {"Project": 1})
@@ -194,6 +195,11 @@ class TestCheckpointedOutput:
         for fresh in (False, True):
             with pytest.raises(OutputBusyError, match="another crawl"):
                 CheckpointedOutput(path, identity=IDENTITY, fresh=fresh)
+            # Naming another checkpoint for the same output does not get past.
+            elsewhere = tmp_path / "elsewhere.checkpoint"
+            with pytest.raises(OutputBusyError, match="another crawl"):
+                CheckpointedOutput(path, elsewhere, identity=IDENTITY, fresh=fresh)
+            assert not elsewhere.exists()
         first.commit([("Project", 2)], body("b"), {"Project": 1})
         first.close()
         first.close()

@@ -16,7 +16,7 @@ the units in flight. After a power loss the output may be shorter than the
 checkpoint says: entries past the end of the output are dropped as well.
 
 While open, a :class:`CheckpointedOutput` holds an exclusive lock on its
-checkpoint file, so that two crawls never write the same output at once.
+output and its checkpoint, so that two crawls never write either at once.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ class CheckpointedOutput:
     checkpoint and starts the output anew; without it, an output file that
     has data but no checkpoint is refused rather than emptied, and so is a
     checkpoint that is the output itself (:class:`CheckpointError`). The
-    files are opened, and the checkpoint locked, by the constructor, which
+    files are opened, and both locked, by the constructor, which
     raises :class:`OutputBusyError` when another output holds the lock and
     ``OSError`` when the files cannot be opened; :meth:`close` releases it.
     """
@@ -168,11 +168,14 @@ class CheckpointedOutput:
             raise CheckpointError(
                 f"{self.checkpoint}: the checkpoint must not be the output itself"
             )
-        created = not self.checkpoint.exists()
-        if created:
-            self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = _lock(self.checkpoint)
+        # Both files are locked: a second crawl may name another checkpoint
+        # for the same output, or the same checkpoint for another output.
+        created = [p for p in (self.path, self.checkpoint) if not p.exists()]
+        self._locks: list[int] = []
         try:
+            for path in (self.path, self.checkpoint):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._locks.append(_lock(path))
             # An empty checkpoint is one whose first run stopped before its
             # header was written.
             if fresh or self.checkpoint.stat().st_size == 0:
@@ -183,10 +186,11 @@ class CheckpointedOutput:
             self._out = open(self.path, "ab")  # noqa: SIM115 - lives as long as self
             self._log = open(self.checkpoint, "ab")  # noqa: SIM115
         except BaseException:
-            with contextlib.suppress(OSError):
-                if created and self.checkpoint.stat().st_size == 0:
-                    self.checkpoint.unlink()
-            os.close(self._lock)
+            for path in created:
+                with contextlib.suppress(OSError):
+                    if path.stat().st_size == 0:
+                        path.unlink()
+            self._unlock()
             raise
 
     # -- opening ---------------------------------------------------------
@@ -300,9 +304,11 @@ class CheckpointedOutput:
                     handle.flush()
                     handle.close()
         finally:
-            if self._lock >= 0:
-                os.close(self._lock)
-                self._lock = -1
+            self._unlock()
+
+    def _unlock(self) -> None:
+        while self._locks:
+            os.close(self._locks.pop())
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -314,17 +320,16 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _lock(checkpoint: Path) -> int:
-    """A descriptor of ``checkpoint`` (created if missing) holding an
-    exclusive lock on it; raises :class:`OutputBusyError` if another holds
-    one."""
-    fd = os.open(checkpoint, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+def _lock(path: Path) -> int:
+    """A descriptor of ``path`` (created if missing) holding an exclusive
+    lock on it; raises :class:`OutputBusyError` if another holds one."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
         raise OutputBusyError(
-            f"{checkpoint}: this output is being written by another crawl"
+            f"{path}: this output is being written by another crawl"
         ) from None
     except BaseException:
         os.close(fd)
