@@ -141,7 +141,7 @@ class CheckpointedOutput:
     checkpoint that is the output itself (:class:`CheckpointError`). The
     files are opened, and both locked, by the constructor, which
     raises :class:`OutputBusyError` when another output holds the lock and
-    ``OSError`` when the files cannot be opened; :meth:`close` releases it.
+    ``OSError`` when the files cannot be opened; :meth:`close` releases them.
     """
 
     def __init__(
