@@ -181,6 +181,7 @@ CALL_CASES: list[tuple[str, Callable[[AsyncGateway], Any], type[Exception], str]
     ("oid text", lambda g: g.getObject("Project", "abc"), TypeError, "oid"),
     ("ids text", lambda g: g.getObjects("Project", "1,2"), TypeError, "ids"),
     ("ids item", lambda g: g.getObjects("Project", [1, "2"]), TypeError, "ids"),
+    ("id too big", lambda g: g.getObject("Project", 2**70), ValueError, "oid"),
     ("su user", lambda g: g.suConn(""), ValueError, "username"),
     ("su ttl", lambda g: g.suConn("bob", ttl=0), ValueError, "ttl"),
 ]

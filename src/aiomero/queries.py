@@ -109,7 +109,8 @@ def check_object_type(obj_type: object) -> str:
 
 
 def check_ids(ids: object, field: str = "ids") -> list[int] | None:
-    """``ids`` as a list of ints, or None; TypeError naming a wrong one."""
+    """``ids`` as a list of ints, or None; TypeError (not an int) or
+    ValueError (beyond 64 bits) naming a wrong one."""
     if ids is None:
         return None
     if isinstance(ids, str | bytes) or not isinstance(ids, Iterable):
@@ -118,6 +119,8 @@ def check_ids(ids: object, field: str = "ids") -> list[int] | None:
     for item in checked:
         if isinstance(item, bool) or not isinstance(item, int):
             raise TypeError(f"{field}: {item!r} is not an int id")
+        if not -(2**63) <= item < 2**63:
+            raise ValueError(f"{field}: {item} does not fit an id (64 bits)")
     return checked
 
 
