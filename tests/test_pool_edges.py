@@ -13,7 +13,6 @@ import pytest
 from aiomero import (
     AsyncGateway,
     AsyncGatewayPool,
-    AuthenticationError,
     PoolClosedError,
     ServerUnreachableError,
     SessionExpiredError,
@@ -247,14 +246,3 @@ class TestGatewayConnect:
         await connecting
         assert not gw.isConnected()
         assert omero_emulator.counters.live_sessions == 0
-
-    async def test_a_wrong_password_pool_open_fails_with_one_attempt(
-        self, omero_emulator: Emulator
-    ) -> None:
-        """open() raises AuthenticationError after one login attempt."""
-        pool = AsyncGatewayPool(
-            "alice", "nope", host=omero_emulator.host, port=omero_emulator.port
-        )
-        with pytest.raises(AuthenticationError):
-            await pool.open()
-        assert omero_emulator.counters.calls["createSession"] == 1
