@@ -11,27 +11,19 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import os
 import random
 import time
 from typing import Any
 
 from aiomero import AsyncGateway, AsyncGatewayPool
 from aiomero.testing import EmulatorProcess
-
-
-def _status(field: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise KeyError(field)
+from reliability_support import open_fds, os_threads, rss_kib
 
 
 def _figures() -> tuple[int, int, int]:
     # Closed Ice clients give their sockets back when collected.
     gc.collect()
-    return _status("Threads"), len(os.listdir("/proc/self/fd")), _status("VmRSS")
+    return os_threads(), open_fds(), rss_kib()
 
 
 async def _settled(before: tuple[int, int, int], within: float) -> tuple[int, int, int]:
